@@ -104,6 +104,7 @@ class CommentInfo:
     text: str
     created: str = ""
     is_ai: bool = False
+    meta: dict[str, Any] | None = None  # our reply marker (intent, request, ...) when the app wrote it
 
 
 @dataclass

@@ -78,6 +78,9 @@ class Settings:
     forge_app_id: str | None = None
     forge_jwks_url: str = ATLASSIAN_FORGE_JWKS_URL
     log_level: str = "INFO"
+    bind: str = "127.0.0.1:8000"
+    web_workers: int = 2
+    web_threads: int = 4
     extra: Mapping[str, str] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ construction
@@ -240,7 +243,7 @@ _STR = {
     "AZURE_API_VERSION": "azure_api_version", "AZURE_DEPLOYMENT": "azure_deployment",
     "ENVIRONMENT": "environment", "CONNECT_INSTALL_KEYS_URL": "connect_install_keys_url",
     "SECRET_KEY": "secret_key", "AI_TRIGGER": "ai_trigger", "FORGE_APP_ID": "forge_app_id",
-    "FORGE_JWKS_URL": "forge_jwks_url", "LOG_LEVEL": "log_level", "EMBEDDING_BACKEND": "embedding_backend",
+    "FORGE_JWKS_URL": "forge_jwks_url", "LOG_LEVEL": "log_level", "BIND": "bind", "EMBEDDING_BACKEND": "embedding_backend",
     "OPENAI_API_KEY": "openai_api_key", "OPENAI_API_BASE_URL": "openai_api_base_url", "REDIS_URL": "redis_url",
 }
 _FLOAT = {
@@ -254,7 +257,7 @@ _INT = {
     "CACHE_TTL_SECONDS": "cache_ttl_seconds", "CACHE_SIZE_LIMIT_MB": "cache_size_limit_mb",
     "JWT_LEEWAY_SECONDS": "jwt_leeway_seconds", "QUEUE_WORKERS": "queue_workers",
     "JOB_RETRIES": "job_retries", "MAX_BODY_BYTES": "max_body_bytes",
-    "METRICS_MAX_RECORDS": "metrics_max_records",
+    "METRICS_MAX_RECORDS": "metrics_max_records", "WEB_WORKERS": "web_workers", "WEB_THREADS": "web_threads",
 }
 _BOOL = {
     "CACHE_ENABLED": "cache_enabled", "USE_EMBEDDING_CACHE": "use_embedding_cache", "DEBUG_MODE": "debug_mode",

@@ -1,0 +1,34 @@
+# Jira AI Assistant: the commands in the README. Each target bootstraps .venv from pyproject.toml.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test serve worker lint bench check clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)  ## the main job on embedded defaults: simulator + app + worker, every intent
+	$(BIN)/jira-ai demo
+
+test: $(STAMP)  ## every test (unit, end-to-end with real processes, browser)
+	$(BIN)/python -m pytest -q
+
+serve: $(STAMP)  ## web + worker on embedded defaults (diskcache + SQLite queue under ./data)
+	$(BIN)/jira-ai serve
+
+worker: $(STAMP)
+	$(BIN)/jira-ai worker
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+check: $(STAMP)
+	$(BIN)/jira-ai check
+
+clean:
+	rm -rf data .pytest_cache tests/artifacts

@@ -1,0 +1,161 @@
+"""The ``jira-ai`` command: serve, worker, check, descriptor, demo, classify, ask."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+
+from .errors import ConfigError
+from .settings import Settings
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        print(f"jira-ai: {exc.message}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_check(_args: argparse.Namespace) -> int:
+    """Validate configuration and print what is wrong (exit 1), or the effective settings (exit 0)."""
+    try:
+        settings = Settings.from_env(env_file=".env")
+    except ConfigError as exc:
+        print("Configuration problems:")
+        for problem in exc.message.removeprefix("invalid configuration: ").split("; "):
+            print(f"  - {problem}")
+        return 1
+    print(json.dumps({"status": "ok", "settings": settings.redacted()}, indent=2))
+    from .storage.factory import open_stores
+
+    stores = open_stores(settings)
+    try:
+        stores.durable.ping()
+        print(f"storage: ok ({'redis' if settings.redis_url else settings.data_dir})")
+    finally:
+        stores.close()
+    return 0
+
+
+def cmd_descriptor(_args: argparse.Namespace) -> int:
+    """Print the Connect descriptor rendered for APP_BASE_URL."""
+    from .platform.connect.descriptor import render_descriptor
+
+    print(json.dumps(render_descriptor(_settings()), indent=2))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run the job consumer until interrupted."""
+    from .ops.logging import configure_logging
+    from .services import build_services
+
+    settings = _settings()
+    configure_logging(settings)
+    services = build_services(settings)
+    try:
+        services.queue.run_worker(services.pipeline, workers=args.workers)
+    finally:
+        services.close()
+    return 0
+
+
+def gunicorn_command(settings: Settings, *, bind: str | None = None) -> list[str]:
+    """The gunicorn command line serving ``connect_app:create_app()``."""
+    return [sys.executable, "-m", "gunicorn", "--bind", bind or settings.bind, "--workers",
+            str(settings.web_workers), "--threads", str(settings.web_threads), "--timeout", "30",
+            "--graceful-timeout", "20", "--access-logfile", "-", "connect_app:create_app()"]
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run web (gunicorn) and worker together: the embedded, one-machine mode."""
+    settings = _settings()
+    children = [
+        subprocess.Popen([sys.executable, "-m", "connect_app.cli", "worker"]),
+        subprocess.Popen(gunicorn_command(settings, bind=args.bind)),
+    ]
+    print(f"jira-ai: serving {settings.app_base_url} on {args.bind or settings.bind} with a job worker",
+          file=sys.stderr)
+
+    def stop(*_: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+    finally:
+        stop()
+        for child in children:
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+    return max((child.returncode or 0) for child in children)
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    """Print one JSON line per text: its intent, confidence and which stage decided."""
+    from .llm.factory import build_provider
+    from .llm.manager import ModelManager
+    from .pipeline.classify import IntentClassifier, RuleClassifier
+
+    settings = _settings()
+    manager = ModelManager(settings, build_provider(settings))
+    classifier = IntentClassifier(RuleClassifier(), embeddings=None,
+                                  llm=manager if manager.available else None,
+                                  threshold=settings.confidence_threshold)
+    texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    for text in texts:
+        result = classifier.classify(text)
+        print(json.dumps({"text": text, "intent": result.intent.value, "confidence": round(result.confidence, 3),
+                          "source": result.source}, ensure_ascii=False))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the end-to-end demo against the local Jira simulator."""
+    from .devtools.demo import run_demo
+
+    return run_demo(forge=args.forge, keep_data=args.keep_data)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs)."""
+    parser = argparse.ArgumentParser(prog="jira-ai", description="Jira AI Assistant")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run web and worker together (embedded mode)")
+    serve.add_argument("--bind", default=None, help="host:port (default BIND or 127.0.0.1:8000)")
+    serve.set_defaults(func=cmd_serve)
+    worker = sub.add_parser("worker", help="run the job consumer")
+    worker.add_argument("--workers", type=int, default=None, help="worker threads (default QUEUE_WORKERS)")
+    worker.set_defaults(func=cmd_worker)
+    sub.add_parser("check", help="validate configuration and print what is wrong").set_defaults(func=cmd_check)
+    sub.add_parser("descriptor", help="print the rendered Connect descriptor").set_defaults(func=cmd_descriptor)
+    classify = sub.add_parser("classify", help="classify texts (arguments, or one per line on stdin)")
+    classify.add_argument("texts", nargs="*")
+    classify.set_defaults(func=cmd_classify)
+    demo = sub.add_parser("demo", help="run the end-to-end demo against the local Jira simulator")
+    demo.add_argument("--forge", action="store_true", help="go through the Forge door")
+    demo.add_argument("--keep-data", action="store_true", help="keep the demo's data directory")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``jira-ai`` console script."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

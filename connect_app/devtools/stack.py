@@ -1,0 +1,177 @@
+"""A whole local deployment for the demo, end-to-end tests and benchmarks.
+
+It starts the Jira simulator (and the fake LLM when asked) in this process, and the real app as
+real processes: gunicorn serving ``connect_app:create_app()`` and ``jira-ai worker``, configured only
+through environment variables, exactly as an operator would run them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import requests
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_http(url: str, *, timeout: float = 20.0) -> None:
+    """Poll ``url`` until it answers 2xx, or raise TimeoutError."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=1).ok:
+                return
+        except requests.RequestException as exc:
+            last = exc
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {timeout}s ({last})")
+
+
+class LocalStack:
+    """Simulator + app web process(es) + worker process(es), wired together on loopback."""
+
+    def __init__(self, *, llm: str = "offline", data_dir: str | Path | None = None, web_workers: int = 1,
+                 workers: int = 1, env: Mapping[str, str] | None = None, log_dir: str | Path | None = None,
+                 fake_llm_latency: float = 0.0, keep: bool = False) -> None:
+        """``llm`` is "offline" (no key) or "fake" (the OpenAI-compatible fake server)."""
+        self.llm_mode = llm
+        self._own_dir = data_dir is None
+        self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="jira-ai-stack-"))
+        self.log_dir = Path(log_dir or self.data_dir / "logs")
+        self.web_workers = web_workers
+        self.worker_count = workers
+        self.extra_env = dict(env or {})
+        self.fake_llm_latency = fake_llm_latency
+        self.keep = keep
+        self.port = free_port()
+        self.app_url = f"http://127.0.0.1:{self.port}"
+        self.sim: Any = None
+        self.llm: Any = None
+        self.web: subprocess.Popen | None = None
+        self.workers: list[subprocess.Popen] = []
+        self.tenant_id: str | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def env(self) -> dict[str, str]:
+        """The environment the app processes run with."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LLM_", "REDIS_"))}
+        env.update({
+            "APP_BASE_URL": self.app_url,
+            "DATA_DIR": str(self.data_dir / "app"),
+            "CONNECT_INSTALL_KEYS_URL": f"{self.sim.base_url}/connect-keys",
+            "CONNECT_ALLOWED_HOSTS": "*.atlassian.net,127.0.0.1",
+            "SECRET_KEY": "local-stack-secret-key-0123456789",
+            "JOB_RETRY_DELAY_SECONDS": "0.5",
+            "LOG_LEVEL": "INFO",
+            "BIND": f"127.0.0.1:{self.port}",
+            "WEB_WORKERS": str(self.web_workers),
+            "PYTHONUNBUFFERED": "1",
+        })
+        if self.llm is not None:
+            env.update({"LLM_PROVIDER": "openai", "OPENAI_API_KEY": "sk-local-fake-key-000000",
+                        "OPENAI_API_BASE_URL": self.llm.base_url, "LLM_TIMEOUT_SECONDS": "10",
+                        "LLM_MAX_RETRIES": "1"})
+        else:
+            env["LLM_PROVIDER"] = "offline"
+        env.update(self.extra_env)
+        return env
+
+    def start(self) -> LocalStack:
+        """Start everything and install the app on the simulated site."""
+        from .jira_sim import JiraSimulator
+
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.sim = JiraSimulator()
+        self.sim.start()
+        if self.llm_mode == "fake":
+            from .fake_llm import FakeLLMServer
+
+            self.llm = FakeLLMServer(latency=self.fake_llm_latency)
+            self.llm.start()
+        self.start_web()
+        for _ in range(self.worker_count):
+            self.start_worker()
+        return self
+
+    def start_web(self) -> None:
+        """Start gunicorn serving the app and wait until it answers."""
+        from ..cli import gunicorn_command
+        from ..settings import Settings
+
+        settings = Settings.from_env(self.env(), env_file=None)
+        log = open(self.log_dir / "web.log", "ab")  # noqa: SIM115 - the child owns it
+        self.web = subprocess.Popen(gunicorn_command(settings), env=self.env(), stdout=log, stderr=log,
+                                    start_new_session=True)
+        wait_http(self.app_url + "/healthz")
+
+    def start_worker(self) -> subprocess.Popen:
+        """Start one ``jira-ai worker`` process."""
+        index = len(self.workers)
+        log = open(self.log_dir / f"worker-{index}.log", "ab")  # noqa: SIM115 - the child owns it
+        proc = subprocess.Popen([sys.executable, "-m", "connect_app.cli", "worker"], env=self.env(), stdout=log,
+                                stderr=log, start_new_session=True)
+        self.workers.append(proc)
+        return proc
+
+    def kill_worker(self, proc: subprocess.Popen, *, sig: int = signal.SIGKILL) -> None:
+        """Kill a worker process (SIGKILL by default: no chance to clean up)."""
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=10)
+        self.workers.remove(proc)
+
+    def install(self) -> str:
+        """Install the app on the simulated site the way Jira does; returns the site's clientKey."""
+        result = self.sim.install(self.app_url)
+        self.tenant_id = result["clientKey"] if isinstance(result, dict) else str(result)
+        return self.tenant_id
+
+    def stop(self) -> None:
+        """Stop every process and server; remove the data directory if this stack made it."""
+        for proc in [*self.workers, *([self.web] if self.web else [])]:
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    continue
+        for proc in [*self.workers, *([self.web] if self.web else [])]:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        self.workers.clear()
+        self.web = None
+        if self.llm is not None:
+            self.llm.stop()
+        if self.sim is not None:
+            self.sim.stop()
+        if self._own_dir and not self.keep:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def logs(self) -> str:
+        """Every process log, for failure messages."""
+        out = []
+        for path in sorted(self.log_dir.glob("*.log")):
+            out.append(f"===== {path.name}\n{path.read_text(errors='replace')[-6000:]}")
+        return "\n".join(out)
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

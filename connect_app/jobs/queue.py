@@ -1,0 +1,165 @@
+"""The durable job queue: huey on a SQLite file under DATA_DIR (or on Redis when REDIS_URL is set).
+
+The web process only enqueues. A worker process (``jira-ai worker``) consumes, running each job
+through a *runner* (the pipeline) that it builds once at start-up. Tasks are registered on a huey
+instance built here at run time, never at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from huey import Huey
+
+from ..models import AiEvent
+from ..settings import Settings
+from .journal import JobJournal
+
+log = logging.getLogger(__name__)
+
+TASK_NAME = "process_event"
+
+
+class Runner:
+    """What a worker does with a job. The pipeline implements it."""
+
+    def run(self, event: AiEvent, *, job_id: str, journal: JobJournal, final_attempt: bool) -> str:
+        """Process ``event``; return a short outcome status. Raise to ask for a retry."""
+        raise NotImplementedError
+
+    def give_up(self, event: AiEvent, error: BaseException) -> None:
+        """The last attempt failed: leave the user a polite explanation."""
+        raise NotImplementedError
+
+    def is_retryable(self, error: BaseException) -> bool:
+        """False for errors that another attempt cannot fix."""
+        return True
+
+
+def make_huey(settings: Settings) -> Huey:
+    """The huey instance for these settings (SQLite under DATA_DIR, or Redis)."""
+    if settings.redis_url:
+        from huey import RedisHuey
+
+        return RedisHuey("jira-ai", url=settings.redis_url, results=False, utc=True)
+    from huey import SqliteHuey
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SqliteHuey("jira-ai", filename=str(settings.data_dir / "queue.db"), results=False, utc=True,
+                      timeout=30)
+
+
+class JobQueue:
+    """Enqueues events as durable jobs, and (in a worker) executes them through a runner."""
+
+    def __init__(self, settings: Settings, journal: JobJournal, *, huey: Huey | None = None) -> None:
+        """Build the huey instance and register the task on it."""
+        self.settings = settings
+        self.journal = journal
+        self.huey = huey or make_huey(settings)
+        self.runner: Runner | None = None
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._task = self.huey.task(
+            retries=settings.job_retries, retry_delay=settings.job_retry_delay_seconds, retry_backoff=2,
+            context=True, name=TASK_NAME,
+        )(self._execute)
+
+    # ------------------------------------------------------------------ producer side
+    def enqueue(self, event: AiEvent) -> str:
+        """Record and enqueue ``event``; returns the job id. Raises if the queue is unavailable."""
+        job_id = self.journal.new_job_id()
+        self.journal.record(job_id, event.to_dict())
+        try:
+            self._task(job_id, event.to_dict())
+        except Exception:
+            self.journal.finish(job_id)
+            raise
+        return job_id
+
+    def depth(self) -> int:
+        """Jobs accepted and not yet ended."""
+        return self.journal.pending()
+
+    def ping(self) -> bool:
+        """True when the queue's storage answers."""
+        self.huey.pending_count()
+        return True
+
+    # ------------------------------------------------------------------ consumer side
+    def _execute(self, job_id: str, event_data: dict[str, Any], task: Any = None) -> None:
+        runner = self.runner
+        if runner is None:
+            raise RuntimeError("this process has no job runner (start a worker with 'jira-ai worker')")
+        record = self.journal.start(job_id, self.owner)
+        if record is None:
+            log.info("job %s already ended or running elsewhere; skipping", job_id)
+            return
+        event = AiEvent.from_dict(event_data)
+        remaining = getattr(task, "retries", 0) or 0
+        try:
+            status = runner.run(event, job_id=job_id, journal=self.journal, final_attempt=remaining == 0)
+        except Exception as exc:
+            if remaining > 0 and runner.is_retryable(exc):
+                log.warning("job %s attempt failed (%s: %s); %d retries left", job_id, type(exc).__name__,
+                            getattr(exc, "code", ""), remaining)
+                self.journal.release(job_id, self.owner)
+                raise
+            log.error("job %s failed for good (%s: %s)", job_id, type(exc).__name__, getattr(exc, "code", exc))
+            try:
+                runner.give_up(event, exc)
+            except Exception:
+                log.exception("job %s: could not leave the failure note", job_id)
+            self.journal.finish(job_id)
+            return
+        log.info("job %s ended: %s", job_id, status)
+        self.journal.finish(job_id)
+
+    def recover(self, *, queued_after: float = 600.0) -> int:
+        """Re-enqueue jobs whose worker died mid-job (or that sat queued too long). Returns the count."""
+        count = 0
+        for record in self.journal.stale(queued_after=queued_after):
+            log.warning("recovering job %s (state %s, owner %s)", record.job_id, record.state, record.owner)
+            self.journal.requeued(record.job_id)
+            self._task(record.job_id, record.event)
+            count += 1
+        return count
+
+    def run_worker(self, runner: Runner, *, workers: int | None = None, stop: threading.Event | None = None,
+                   recovery_interval: float = 5.0) -> None:
+        """Consume jobs until interrupted (SIGINT/SIGTERM), with heartbeats and recovery sweeps."""
+        self.runner = runner
+        stop = stop or threading.Event()
+        self.journal.heartbeat(self.owner)
+        maintenance = threading.Thread(target=self._maintain, args=(stop, recovery_interval), daemon=True,
+                                       name="jobs-maintenance")
+        maintenance.start()
+        consumer = self.huey.create_consumer(workers=workers or self.settings.queue_workers, worker_type="thread",
+                                             periodic=False, initial_delay=0.05, backoff=1.5, max_delay=0.5)
+        try:
+            consumer.run()
+        finally:
+            stop.set()
+
+    def _maintain(self, stop: threading.Event, interval: float) -> None:
+        beat_every = max(0.5, self.journal.heartbeat_ttl / 4)
+        next_sweep = 0.0
+        import time
+
+        while not stop.is_set():
+            try:
+                self.journal.heartbeat(self.owner)
+                if time.monotonic() >= next_sweep:
+                    self.recover()
+                    next_sweep = time.monotonic() + interval
+            except Exception:
+                log.exception("job maintenance failed; will try again")
+            stop.wait(beat_every)
+
+
+RunnerFactory = Callable[[], Runner]

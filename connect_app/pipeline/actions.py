@@ -1,0 +1,79 @@
+"""Task completion: the one intent that changes Jira beyond posting a reply.
+
+Only the request's own words, from a user Jira says may transition the issue, can move it. The
+issue's content never triggers an action (it is not even read when deciding).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..models import Draft, Intent
+from .generators.base import GenerationRequest
+from .generators.task_note import completion_note
+from .run import RunContext
+
+PREFERRED_NAMES = ("done", "resolve", "resolve issue", "close", "close issue", "complete", "closed", "resolved")
+
+
+def pick_done_transition(transitions: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The transition into a done-category status, preferring the usual names."""
+    done = [t for t in transitions
+            if isinstance(t, dict) and ((t.get("to") or {}).get("statusCategory") or {}).get("key") == "done"]
+    if not done:
+        return None
+    done.sort(key=lambda t: (str(t.get("name", "")).lower() not in PREFERRED_NAMES, str(t.get("name", ""))))
+    return done[0]
+
+
+def _reply(text: str, *, reason: str) -> Draft:
+    return Draft(intent=Intent.TASK_COMPLETION, markdown=text, data={"action_result": reason})
+
+
+def complete_task(run: RunContext, request: GenerationRequest) -> Draft:
+    """Check permission, move the issue to done, and write the completion note."""
+    ctx = run.context
+    if run.draft_only:
+        note = completion_note(request, run.gateway, transition_name="Done", from_status=ctx.status or "?",
+                               to_status="Done")
+        note.data["action_result"] = "not_performed_draft_only"
+        return note
+    jira = run.jira
+    assert jira is not None
+    if ctx.status_category == "done" and not run.step_value("transitioned"):
+        return _reply(f"{ctx.key} is already in **{ctx.status}**, so there was nothing to change.",
+                      reason="already_done")
+    if not run.event.author_account_id:
+        return _reply("I could not tell who asked, so I changed nothing.", reason="no_requester")
+    allowed = jira.user_has_permissions(
+        run.event.author_account_id, issue_id=ctx.issue_id or None, project_permissions=["TRANSITION_ISSUES"],
+    ).get("TRANSITION_ISSUES", False)
+    if not allowed:
+        run.log.info("task completion refused: requester lacks TRANSITION_ISSUES")
+        return _reply(
+            f"I can't mark {ctx.key} as done for you: your Jira permissions don't allow transitioning this issue. "
+            "Nothing was changed. Someone with the *Transition issues* permission can do it.",
+            reason="permission_denied",
+        )
+    done_to = run.step_value("transitioned")
+    from_status = ctx.status
+    if done_to is None:
+        transition = pick_done_transition(jira.get_transitions(ctx.key))
+        if transition is None:
+            return _reply(
+                f"I couldn't find a transition from **{ctx.status}** to a done status in this issue's workflow, "
+                "so nothing was changed.",
+                reason="no_done_transition",
+            )
+        jira.do_transition(ctx.key, str(transition["id"]))
+        done_to = str((transition.get("to") or {}).get("name") or transition.get("name") or "Done")
+        run.step_done("transitioned", done_to)
+        run.step_done("from_status", from_status)
+        run.log.info("transitioned %s from %s to %s", ctx.key, from_status, done_to)
+    else:
+        from_status = run.step_value("from_status") or from_status
+    note = completion_note(request, run.gateway, transition_name=done_to, from_status=from_status, to_status=done_to)
+    note.actions.append(f"transitioned:{done_to}")
+    note.data["action_result"] = "transitioned"
+    note.data["transitioned_to"] = done_to
+    return note

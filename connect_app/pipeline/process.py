@@ -1,0 +1,216 @@
+"""``Pipeline.process``: one event from context to a posted reply (or a deliberate skip).
+
+context -> classify -> route -> generate -> validate -> act (post, transition) -> account.
+The same code serves both doors and the draft-only facade; it never imports Flask.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import AppError, JiraError, ValidationFailedError
+from ..jira.client import JiraClient
+from ..models import AiEvent, Classification, Draft, Intent, IssueContext, ReplyOutcome, Tenant
+from ..settings import Settings
+from ..storage.site_settings import SiteSettingsRepo
+from ..storage.tenants import TenantRepo
+from .classify import IntentClassifier
+from .context import build_context
+from .generators.base import ModelGateway
+from .router import Router
+from .run import EventLogger, RunContext
+from .validate import validate_reply
+
+log = logging.getLogger(__name__)
+
+REPLY_PROPERTY = "jira-ai-reply"
+FAILURE_REASONS = {
+    "llm_error": "the AI service did not answer",
+    "jira_error": "Jira did not accept my reply",
+    "jira_unavailable": "Jira could not be reached",
+    "jira_rate_limited": "Jira asked me to slow down",
+    "reply_invalid": "the reply I wrote did not pass my quality checks",
+    "storage_error": "my storage was unavailable",
+}
+
+StageObserver = Callable[[str, float, bool], None]
+
+
+class SkipEvent(AppError):
+    """The event needs no reply after all (site gone, project disabled, already answered)."""
+
+    code = "skipped"
+
+
+class Pipeline:
+    """Runs events through the stages. Implements the job queue's Runner protocol."""
+
+    def __init__(self, *, settings: Settings, tenants: TenantRepo, site_settings: SiteSettingsRepo,
+                 jira_for: Callable[[Tenant], JiraClient], gateway: ModelGateway | None,
+                 classifier: IntentClassifier, router: Router, stage_observer: StageObserver | None = None) -> None:
+        """Collaborators are built once by the composition root and shared by every job."""
+        self.settings = settings
+        self.tenants = tenants
+        self.site_settings = site_settings
+        self.jira_for = jira_for
+        self.gateway = gateway
+        self.classifier = classifier
+        self.router = router
+        self._stage_observer = stage_observer
+
+    # ------------------------------------------------------------------ Runner protocol
+    def run(self, event: AiEvent, *, job_id: str, journal: Any, final_attempt: bool) -> str:
+        """Process one queued event; returns the outcome status."""
+        return self.process(event, job_id=job_id, journal=journal).status
+
+    def is_retryable(self, error: BaseException) -> bool:
+        """Retry transient failures only (Jira/LLM/storage outages), not bad data or missing issues."""
+        if isinstance(error, JiraError):
+            return error.status is None or error.status == 429 or error.status >= 500
+        return not isinstance(error, ValidationFailedError | SkipEvent)
+
+    def give_up(self, event: AiEvent, error: BaseException) -> None:
+        """Leave a short, polite comment saying the request could not be done, and why."""
+        if isinstance(error, SkipEvent) or event.kind != "comment":
+            return
+        if isinstance(error, JiraError) and error.status == 404:
+            log.info("issue or comment gone (%s); nothing to reply to", event.issue_key)
+            return
+        tenant = self.tenants.get(event.tenant_id)
+        if tenant is None:
+            return
+        code = getattr(error, "code", "internal_error")
+        why = FAILURE_REASONS.get(code) or FAILURE_REASONS.get(type(error).__name__.lower()) or "something went wrong"
+        text = (f"Sorry, I couldn't complete your request ({why}). Nothing was changed. "
+                "Please try again in a few minutes; if it keeps failing, let your Jira admin know "
+                f"(reference: {code}).")
+        draft = Draft(intent=Intent.UNCLEAR, markdown=text, note=None)
+        jira = self.jira_for(tenant)
+        if self._existing_reply(jira, event) is None:
+            self._post(jira, event, draft, status="failed")
+
+    # ------------------------------------------------------------------ main flow
+    def process(self, event: AiEvent, *, job_id: str | None = None, journal: Any = None) -> ReplyOutcome:
+        """Answer one event in Jira. Raises on transient failures so the job is retried."""
+        bound = EventLogger(log, {"site": event.tenant_id, "delivery": event.delivery_id})
+        tenant = self.tenants.get(event.tenant_id)
+        if tenant is None or not tenant.enabled:
+            bound.info("site unknown or disabled; skipping")
+            return ReplyOutcome(status="skipped", reason="site_unavailable")
+        if event.kind == "site_setup":
+            account = self._app_account_id(tenant, self.jira_for(tenant))
+            return ReplyOutcome(status="skipped", reason=f"site_setup:{'ok' if account else 'unknown'}")
+        site = self.site_settings.get(tenant.tenant_id)
+        if not site.project_enabled(event.project_key):
+            return ReplyOutcome(status="skipped", reason="project_disabled")
+        if event.kind == "issue_done" and (not site.resolution_summary_on_done or event.extra.get("by_app")):
+            return ReplyOutcome(status="skipped", reason="resolution_summary_off")
+        jira = self.jira_for(tenant)
+        timings: dict[str, float] = {}
+
+        with self._stage("context", timings):
+            app_account_id = self._app_account_id(tenant, jira)
+            existing = self._existing_reply(jira, event)
+            if existing is not None:
+                bound.info("reply %s already posted for this request; not posting again", existing)
+                return ReplyOutcome(status="duplicate", comment_id=existing)
+            context = build_context(jira, issue_key=event.issue_key, requester_account_id=event.author_account_id,
+                                    requester_name=event.author_name, app_account_id=app_account_id,
+                                    exclude_comment_id=event.comment_id or None)
+        with self._stage("classify", timings):
+            classification = self._classify(event, context)
+        run = RunContext(settings=self.settings, event=event, tenant=tenant, site=site, context=context,
+                         classification=classification, gateway=self.gateway, jira=jira, job_id=job_id,
+                         journal=journal, log=bound)
+        with self._stage("generate", timings):
+            draft = self.router.handler_for(classification.intent)(run)
+        with self._stage("validate", timings):
+            reply = validate_reply(draft, trigger=self.settings.ai_trigger)
+        with self._stage("post", timings):
+            comment_id = self._post(jira, event, draft, adf=reply.adf, classification=classification)
+        bound.info("posted reply %s intent=%s offline=%s", comment_id, classification.intent.value, draft.offline)
+        return ReplyOutcome(status="posted", intent=classification.intent.value, comment_id=comment_id,
+                            transitioned_to=draft.data.get("transitioned_to"), draft=draft,
+                            confidence=classification.confidence, timings_ms=timings)
+
+    def draft(self, text: str, *, tenant: Tenant, context: IssueContext) -> tuple[Classification, Draft]:
+        """Classify and draft without Jira (nothing posted, no action taken): the facade's path."""
+        site = self.site_settings.get(tenant.tenant_id)
+        event = AiEvent(tenant_id=tenant.tenant_id, door="api", kind="comment", delivery_id="api",
+                        issue_key=context.key, text=text, source="api")
+        classification = self.classifier.classify(text, tenant_id=tenant.tenant_id)
+        run = RunContext(settings=self.settings, event=event, tenant=tenant, site=site, context=context,
+                         classification=classification, gateway=self.gateway, jira=None)
+        draft = self.router.handler_for(classification.intent)(run)
+        return classification, draft
+
+    # ------------------------------------------------------------------ stages
+    def _classify(self, event: AiEvent, context: IssueContext) -> Classification:
+        if event.kind == "issue_done":
+            return Classification(intent=Intent.SUMMARY_REQUEST, confidence=1.0, source="event",
+                                  details={"resolution": True})
+        previous = context.last_ai_reply
+        previous_intent = (previous.meta or {}).get("intent") if previous is not None else None
+        return self.classifier.classify(event.text, tenant_id=event.tenant_id, previous_intent=previous_intent)
+
+    def _app_account_id(self, tenant: Tenant, jira: JiraClient) -> str | None:
+        if tenant.app_account_id:
+            return tenant.app_account_id
+        try:
+            me = jira.get_myself()
+        except JiraError as exc:
+            log.warning("could not learn the app's own account id: %s", exc.code)
+            return None
+        account = me.get("accountId")
+        if account:
+            tenant.app_account_id = account
+            self.tenants.save(tenant)
+        return account
+
+    def _existing_reply(self, jira: JiraClient, event: AiEvent) -> str | None:
+        """The id of our reply to this request, if one was posted already (by any attempt)."""
+        marker = self._marker(event)
+        for comment in jira.get_comments(event.issue_key, max_results=50, newest_first=True, expand_properties=True):
+            for prop in comment.get("properties") or []:
+                if prop.get("key") == REPLY_PROPERTY and (prop.get("value") or {}).get("request") == marker:
+                    return str(comment.get("id"))
+        return None
+
+    @staticmethod
+    def _marker(event: AiEvent) -> str:
+        if event.kind == "comment":
+            return f"comment:{event.comment_id}"
+        return f"{event.kind}:{event.extra.get('changelog_id') or event.delivery_id}"
+
+    def _post(self, jira: JiraClient, event: AiEvent, draft: Draft, *, adf: dict | None = None,
+              classification: Classification | None = None, status: str = "answered") -> str:
+        if adf is None:
+            adf = validate_reply(draft, trigger=self.settings.ai_trigger).adf
+        value = {
+            "request": self._marker(event), "status": status, "intent": draft.intent.value,
+            "offline": draft.offline, "model": draft.model, "prompt_version": draft.prompt_version,
+            "confidence": round(classification.confidence, 3) if classification else None,
+            "delivery": event.delivery_id, "at": int(time.time()),
+        }
+        created = jira.add_comment(event.issue_key, adf, properties=[{"key": REPLY_PROPERTY, "value": value}])
+        return str(created.get("id"))
+
+    class _Timer:
+        def __init__(self, pipeline: Pipeline, stage: str, timings: dict[str, float]) -> None:
+            self.pipeline, self.stage, self.timings = pipeline, stage, timings
+
+        def __enter__(self) -> None:
+            self.start = time.perf_counter()
+
+        def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+            elapsed = (time.perf_counter() - self.start) * 1000
+            self.timings[self.stage] = round(elapsed, 2)
+            if self.pipeline._stage_observer is not None:
+                self.pipeline._stage_observer(self.stage, elapsed, exc_type is None)
+
+    def _stage(self, name: str, timings: dict[str, float]) -> Pipeline._Timer:
+        return Pipeline._Timer(self, name, timings)
+

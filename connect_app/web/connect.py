@@ -1,0 +1,172 @@
+"""The Connect door: descriptor, lifecycle callbacks and webhooks.
+
+It only authenticates, parses and hands on: a webhook is verified, normalised into an AiEvent,
+deduplicated and enqueued, and answered 204 within milliseconds. No LLM or Jira call runs here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+
+from ..errors import AuthError, BadRequestError, ForbiddenError
+from ..models import AiEvent, Tenant
+from ..pipeline.events import Drop, dedupe_key, parse_comment_event, parse_issue_updated
+from ..platform.connect import jwt as cjwt
+from ..platform.connect.descriptor import LIFECYCLE_PATHS, WEBHOOK_PATHS, render_descriptor
+from ..services import Services
+from .connect_auth import request_url, verify_connect
+
+log = logging.getLogger(__name__)
+
+
+def services() -> Services:
+    """The process's services, built once by ``create_app``."""
+    return current_app.extensions["jira_ai"]
+
+
+def json_body() -> dict[str, Any]:
+    """The request's JSON object, or a 400 that says what is wrong."""
+    if not request.data:
+        raise BadRequestError("the request has no body; a JSON object is expected")
+    data = request.get_json(silent=True)
+    if data is None:
+        raise BadRequestError("the body is not valid JSON")
+    if not isinstance(data, dict):
+        raise BadRequestError("the body must be a JSON object")
+    return data
+
+
+def build_connect_blueprint() -> Blueprint:
+    """The Connect door's routes."""
+    bp = Blueprint("connect", __name__)
+
+    @bp.get("/atlassian-connect.json")
+    def descriptor():  # type: ignore[no-untyped-def]
+        return jsonify(render_descriptor(services().settings))
+
+    # ------------------------------------------------------------------ lifecycle
+    def signed_install(body: dict[str, Any]) -> None:
+        svc = services()
+        token = cjwt.extract_token(request.headers, request.args)
+        client_key = body.get("clientKey")
+        if not isinstance(client_key, str) or not client_key:
+            raise BadRequestError("clientKey is missing")
+        cjwt.verify_install_rs256(
+            token, fetch_key=svc.install_keys, audience=svc.settings.app_base_url, client_key=client_key,
+            method=request.method, url=request_url(), base_url=svc.settings.app_base_url,
+            leeway=svc.settings.jwt_leeway_seconds,
+        )
+
+    @bp.post(LIFECYCLE_PATHS["installed"])
+    def installed():  # type: ignore[no-untyped-def]
+        svc = services()
+        body = json_body()
+        signed_install(body)
+        for name in ("clientKey", "sharedSecret", "baseUrl"):
+            if not isinstance(body.get(name), str) or not body[name]:
+                raise BadRequestError(f"{name} is missing from the installed payload")
+        if body.get("key") != svc.settings.app_key:
+            raise BadRequestError("the payload's key is not this app's key")
+        if not svc.settings.host_allowed(body["baseUrl"]):
+            log.warning("install refused: baseUrl host not allowed by CONNECT_ALLOWED_HOSTS")
+            raise ForbiddenError("this site's baseUrl is not an allowed Atlassian host")
+        existing = svc.stores.tenants.get(body["clientKey"])
+        tenant = Tenant(
+            tenant_id=body["clientKey"], door="connect", base_url=body["baseUrl"].rstrip("/"),
+            shared_secret=body["sharedSecret"], app_key=body["key"], cloud_id=body.get("cloudId"),
+            display_url=body.get("displayUrl"), description=str(body.get("description") or "")[:200],
+            enabled=existing.enabled if existing else True,
+            installed_at=existing.installed_at if existing else 0.0,
+        )
+        svc.stores.tenants.save(tenant)
+        log.info("site installed (%s)", "reinstall" if existing else "new")
+        # Learn the app's own account id off the request thread (Jira may not accept calls until we answer).
+        svc.queue.enqueue(AiEvent(tenant_id=tenant.tenant_id, door="connect", kind="site_setup",
+                                  delivery_id=f"setup:{int(time.time())}", issue_key="", source="lifecycle"))
+        return "", 204
+
+    @bp.post(LIFECYCLE_PATHS["uninstalled"])
+    def uninstalled():  # type: ignore[no-untyped-def]
+        svc = services()
+        body = json_body()
+        signed_install(body)
+        existed = svc.stores.tenants.delete(body["clientKey"])
+        log.info("site uninstalled (known=%s)", existed)
+        return "", 204
+
+    def set_enabled(enabled: bool) -> tuple[str, int]:
+        svc = services()
+        body = json_body()
+        caller = verify_connect(svc)
+        if body.get("clientKey") not in (None, caller.tenant.tenant_id):
+            raise AuthError("clientKey in the body does not match the token's issuer")
+        svc.stores.tenants.set_enabled(caller.tenant.tenant_id, enabled)
+        log.info("site %s", "enabled" if enabled else "disabled")
+        return "", 204
+
+    @bp.post(LIFECYCLE_PATHS["enabled"])
+    def enabled():  # type: ignore[no-untyped-def]
+        return set_enabled(True)
+
+    @bp.post(LIFECYCLE_PATHS["disabled"])
+    def disabled():  # type: ignore[no-untyped-def]
+        return set_enabled(False)
+
+    # ------------------------------------------------------------------ webhooks
+    @bp.post(WEBHOOK_PATHS["comment_created"])
+    def comment_created():  # type: ignore[no-untyped-def]
+        return receive("comment")
+
+    @bp.post(WEBHOOK_PATHS["jira:issue_updated"])
+    def issue_updated():  # type: ignore[no-untyped-def]
+        return receive("issue_updated")
+
+    return bp
+
+
+def receive(kind: str) -> tuple[str, int]:
+    """Verify, parse, filter, claim and enqueue one webhook delivery."""
+    started = time.perf_counter()
+    svc = services()
+    caller = verify_connect(svc)
+    body = json_body()
+    tenant = caller.tenant
+    delivery = request.headers.get("X-Atlassian-Webhook-Identifier", "")[:128]
+    if not tenant.enabled:
+        log.info("webhook dropped: site disabled")
+        return "", 204
+    if kind == "comment":
+        result = parse_comment_event(body, tenant_id=tenant.tenant_id, door="connect", delivery_id=delivery,
+                                     app_account_id=tenant.app_account_id, trigger=svc.settings.ai_trigger)
+    else:
+        result = parse_issue_updated(body, tenant_id=tenant.tenant_id, door="connect", delivery_id=delivery,
+                                     app_account_id=tenant.app_account_id)
+    if isinstance(result, Drop):
+        log.debug("webhook dropped: %s", result.reason)
+        return "", 204
+    site = svc.site_settings.get(tenant.tenant_id)
+    if not site.project_enabled(result.project_key):
+        log.info("webhook dropped: @ai is off in project %s", result.project_key)
+        return "", 204
+    if result.kind == "issue_done" and not site.resolution_summary_on_done:
+        return "", 204
+    if not result.delivery_id:
+        result.delivery_id = dedupe_key(result)
+    key = dedupe_key(result)
+    if not svc.stores.dedupe.claim(key):
+        log.info("webhook is a repeat of an accepted delivery; ignored (retry=%s)",
+                 request.headers.get("X-Atlassian-Webhook-Retry", "0"))
+        return "", 204
+    try:
+        job_id = svc.queue.enqueue(result)
+    except Exception:
+        svc.stores.dedupe.release(key)
+        log.exception("could not enqueue; Jira will retry the delivery")
+        return "", 503
+    log.info("accepted %s on %s as job %s in %.1f ms", result.kind, result.issue_key, job_id,
+             (time.perf_counter() - started) * 1000)
+    return "", 204

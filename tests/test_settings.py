@@ -1,0 +1,79 @@
+from pathlib import Path
+
+import pytest
+
+from connect_app.errors import ConfigError
+from connect_app.settings import Settings
+
+
+def test_defaults_are_valid_and_offline_without_key(tmp_path):
+    s = Settings.from_env({}, env_file=None)
+    assert s.llm_provider == "offline"
+    assert s.data_dir == Path("./data")
+    assert s.problems() == []
+
+
+def test_reads_every_documented_variable(tmp_path):
+    env = {
+        "APP_BASE_URL": "https://ai.example.com/app", "APP_KEY": "com.example.ai", "DATA_DIR": str(tmp_path),
+        "REDIS_URL": "redis://:pw@localhost:6379/0", "OPENAI_API_KEY": "sk-test-123456789012",
+        "OPENAI_API_BASE_URL": "https://llm.example.com/v1", "OPENAI_PRIMARY_MODEL": "gpt-4o",
+        "MAX_DAILY_COST_USD": "12.5", "COST_ALERT_PERCENTAGE": "75", "CACHE_ENABLED": "false",
+        "USE_EMBEDDING_CACHE": "yes", "ENVIRONMENT": "dev", "DEBUG_MODE": "0",
+        "CONNECT_INSTALL_KEYS_URL": "http://127.0.0.1:9/keys", "CONNECT_ALLOWED_HOSTS": "*.atlassian.net, 127.0.0.1",
+        "SECRET_KEY": "0123456789abcdef0123",
+    }
+    s = Settings.from_env(env, env_file=None)
+    assert s.app_base_url == "https://ai.example.com/app" and s.base_path == "/app"
+    assert s.llm_provider == "openai"
+    assert s.max_daily_cost_usd == 12.5 and s.cost_alert_percentage == 75
+    assert s.cache_enabled is False and s.use_embedding_cache is True
+    assert s.connect_allowed_hosts == ("*.atlassian.net", "127.0.0.1")
+    red = s.redacted()
+    assert red["openai_api_key"] == "***" and red["secret_key"] == "***" and "pw" not in red["redis_url"]
+
+
+def test_azure_is_detected_from_the_endpoint():
+    s = Settings.from_env({"OPENAI_API_KEY": "k", "OPENAI_API_BASE_URL": "https://x.openai.azure.com"},
+                          env_file=None)
+    assert s.llm_provider == "azure"
+
+
+@pytest.mark.parametrize(("env", "needle"), [
+    ({"MAX_DAILY_COST_USD": "lots"}, "MAX_DAILY_COST_USD must be a float"),
+    ({"CACHE_ENABLED": "maybe"}, "CACHE_ENABLED must be true or false"),
+    ({"LLM_PROVIDER": "bard"}, "LLM_PROVIDER must be one of"),
+    ({"LLM_PROVIDER": "openai"}, "needs OPENAI_API_KEY"),
+    ({"COST_ALERT_PERCENTAGE": "150"}, "COST_ALERT_PERCENTAGE"),
+    ({"APP_BASE_URL": "not a url"}, "APP_BASE_URL must be an absolute"),
+    ({"ENVIRONMENT": "prod", "APP_BASE_URL": "https://a.example.com", "DEBUG_MODE": "1",
+      "SECRET_KEY": "0123456789abcdef"}, "DEBUG_MODE must be off"),
+    ({"ENVIRONMENT": "prod", "APP_BASE_URL": "https://a.example.com"}, "SECRET_KEY is required"),
+    ({"ENVIRONMENT": "prod", "APP_BASE_URL": "http://a.example.com", "SECRET_KEY": "0123456789abcdef"},
+     "must use https"),
+])
+def test_invalid_values_name_the_variable(env, needle):
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env(env, env_file=None)
+    assert needle in info.value.message
+
+
+def test_env_file_is_read_and_environment_wins(tmp_path):
+    f = tmp_path / ".env"
+    f.write_text("# comment\nAPP_KEY='from-file'\nexport MAX_DAILY_COST_USD=3\n")
+    s = Settings.from_env({"MAX_DAILY_COST_USD": "4"}, env_file=f)
+    assert s.app_key == "from-file" and s.max_daily_cost_usd == 4
+
+
+@pytest.mark.parametrize(("url", "ok"), [
+    ("https://acme.atlassian.net", True), ("https://acme.jira.com", True), ("http://acme.atlassian.net", False),
+    ("https://atlassian.net.evil.com", False), ("https://evil.com/acme.atlassian.net", False),
+    ("http://127.0.0.1:9000", False), ("javascript:alert(1)", False),
+])
+def test_allowed_hosts_default(url, ok):
+    assert Settings.from_env({}, env_file=None).host_allowed(url) is ok
+
+
+def test_loopback_allowed_only_when_listed():
+    s = Settings.from_env({"CONNECT_ALLOWED_HOSTS": "*.atlassian.net,127.0.0.1"}, env_file=None)
+    assert s.host_allowed("http://127.0.0.1:9000")
