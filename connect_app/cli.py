@@ -68,9 +68,25 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def gunicorn_command(settings: Settings, *, bind: str | None = None) -> list[str]:
     """The gunicorn command line serving ``connect_app:create_app()``."""
-    return [sys.executable, "-m", "gunicorn", "--bind", bind or settings.bind, "--workers",
-            str(settings.web_workers), "--threads", str(settings.web_threads), "--timeout", "30",
-            "--graceful-timeout", "20", "--access-logfile", "-", "connect_app:create_app()"]
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        bind or settings.bind,
+        "--workers",
+        str(settings.web_workers),
+        "--threads",
+        str(settings.web_threads),
+        "--timeout",
+        "30",
+        "--graceful-timeout",
+        "20",
+        "--no-control-socket",
+        "--access-logfile",
+        "-",
+        "connect_app:create_app()",
+    ]
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -80,8 +96,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         subprocess.Popen([sys.executable, "-m", "connect_app.cli", "worker"]),
         subprocess.Popen(gunicorn_command(settings, bind=args.bind)),
     ]
-    print(f"jira-ai: serving {settings.app_base_url} on {args.bind or settings.bind} with a job worker",
-          file=sys.stderr)
+    print(
+        f"jira-ai: serving {settings.app_base_url} on {args.bind or settings.bind} with a job worker",
+        file=sys.stderr,
+    )
 
     def stop(*_: object) -> None:
         for child in children:
@@ -111,14 +129,26 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
     settings = _settings()
     manager = ModelManager(settings, build_provider(settings))
-    classifier = IntentClassifier(RuleClassifier(), embeddings=None,
-                                  llm=manager if manager.available else None,
-                                  threshold=settings.confidence_threshold)
+    classifier = IntentClassifier(
+        RuleClassifier(),
+        embeddings=None,
+        llm=manager if manager.available else None,
+        threshold=settings.confidence_threshold,
+    )
     texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
     for text in texts:
         result = classifier.classify(text)
-        print(json.dumps({"text": text, "intent": result.intent.value, "confidence": round(result.confidence, 3),
-                          "source": result.source}, ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    "text": text,
+                    "intent": result.intent.value,
+                    "confidence": round(result.confidence, 3),
+                    "source": result.source,
+                },
+                ensure_ascii=False,
+            )
+        )
     return 0
 
 
@@ -139,8 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run the job consumer")
     worker.add_argument("--workers", type=int, default=None, help="worker threads (default QUEUE_WORKERS)")
     worker.set_defaults(func=cmd_worker)
-    sub.add_parser("check", help="validate configuration and print what is wrong").set_defaults(func=cmd_check)
-    sub.add_parser("descriptor", help="print the rendered Connect descriptor").set_defaults(func=cmd_descriptor)
+    sub.add_parser("check", help="validate configuration and print what is wrong").set_defaults(
+        func=cmd_check
+    )
+    sub.add_parser("descriptor", help="print the rendered Connect descriptor").set_defaults(
+        func=cmd_descriptor
+    )
     classify = sub.add_parser("classify", help="classify texts (arguments, or one per line on stdin)")
     classify.add_argument("texts", nargs="*")
     classify.set_defaults(func=cmd_classify)

@@ -58,8 +58,12 @@ def jira_client_for(settings: Settings, tenant: Tenant) -> JiraClient:
             from .errors import JiraError
 
             raise JiraError("this site has no shared secret (reinstall the app)", code="jira_not_installed")
-        auth = ConnectJwtAuth(issuer=settings.app_key, secret=tenant.shared_secret, base_url=tenant.base_url,
-                              ttl=settings.outbound_jwt_ttl_seconds)
+        auth = ConnectJwtAuth(
+            issuer=settings.app_key,
+            secret=tenant.shared_secret,
+            base_url=tenant.base_url,
+            ttl=settings.outbound_jwt_ttl_seconds,
+        )
         return JiraClient(tenant.base_url, auth)
     from .errors import JiraError
 
@@ -70,15 +74,34 @@ def build_services(settings: Settings, *, llm_http_client: Any = None) -> Servic
     """Open stores and build the queue, the model manager, the classifier and the pipeline."""
     stores = open_stores(settings)
     site_settings = SiteSettingsRepo(stores.durable)
-    journal = JobJournal(stores.durable)
+    journal = JobJournal(stores.durable, heartbeat_ttl=settings.job_lease_seconds)
     queue = JobQueue(settings, journal)
     provider = build_provider(settings, http_client=llm_http_client)
     manager = ModelManager(settings, provider, site_settings=site_settings)
-    classifier = IntentClassifier(RuleClassifier(), embeddings=None, llm=manager if manager.available else None,
-                                  threshold=settings.confidence_threshold)
-    pipeline = Pipeline(settings=settings, tenants=stores.tenants, site_settings=site_settings,
-                        jira_for=lambda tenant: jira_client_for(settings, tenant), gateway=manager,
-                        classifier=classifier, router=build_router())
+    classifier = IntentClassifier(
+        RuleClassifier(),
+        embeddings=None,
+        llm=manager if manager.available else None,
+        threshold=settings.confidence_threshold,
+    )
+    pipeline = Pipeline(
+        settings=settings,
+        tenants=stores.tenants,
+        site_settings=site_settings,
+        jira_for=lambda tenant: jira_client_for(settings, tenant),
+        gateway=manager,
+        classifier=classifier,
+        router=build_router(),
+    )
     install_keys = InstallKeyFetcher(settings.connect_install_keys_url)
-    return Services(settings=settings, stores=stores, site_settings=site_settings, journal=journal, queue=queue,
-                    install_keys=install_keys, manager=manager, classifier=classifier, pipeline=pipeline)
+    return Services(
+        settings=settings,
+        stores=stores,
+        site_settings=site_settings,
+        journal=journal,
+        queue=queue,
+        install_keys=install_keys,
+        manager=manager,
+        classifier=classifier,
+        pipeline=pipeline,
+    )

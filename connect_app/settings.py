@@ -72,6 +72,7 @@ class Settings:
     queue_workers: int = 4
     job_retries: int = 3
     job_retry_delay_seconds: float = 2.0
+    job_lease_seconds: float = 10.0
     max_body_bytes: int = 1_000_000
     metrics_max_records: int = 10_000
     error_rate_threshold: float = 0.1
@@ -148,6 +149,8 @@ class Settings:
             out.append("SECRET_KEY must be at least 16 characters")
         if not self.connect_allowed_hosts:
             out.append("CONNECT_ALLOWED_HOSTS must name at least one host pattern")
+        if self.job_lease_seconds < 1:
+            out.append("JOB_LEASE_SECONDS must be at least 1")
         if self.queue_workers < 1:
             out.append("QUEUE_WORKERS must be at least 1")
         if self.price_table_file is not None and not Path(self.price_table_file).is_file():
@@ -237,30 +240,55 @@ def _num(name: str, raw: str, kind: type) -> Any:
 
 
 _STR = {
-    "APP_BASE_URL": "app_base_url", "APP_KEY": "app_key", "APP_NAME": "app_name",
-    "VENDOR_NAME": "vendor_name", "VENDOR_URL": "vendor_url",
-    "OPENAI_PRIMARY_MODEL": "openai_primary_model", "OPENAI_CLASSIFIER_MODEL": "openai_classifier_model",
-    "AZURE_API_VERSION": "azure_api_version", "AZURE_DEPLOYMENT": "azure_deployment",
-    "ENVIRONMENT": "environment", "CONNECT_INSTALL_KEYS_URL": "connect_install_keys_url",
-    "SECRET_KEY": "secret_key", "AI_TRIGGER": "ai_trigger", "FORGE_APP_ID": "forge_app_id",
-    "FORGE_JWKS_URL": "forge_jwks_url", "LOG_LEVEL": "log_level", "BIND": "bind", "EMBEDDING_BACKEND": "embedding_backend",
-    "OPENAI_API_KEY": "openai_api_key", "OPENAI_API_BASE_URL": "openai_api_base_url", "REDIS_URL": "redis_url",
+    "APP_BASE_URL": "app_base_url",
+    "APP_KEY": "app_key",
+    "APP_NAME": "app_name",
+    "VENDOR_NAME": "vendor_name",
+    "VENDOR_URL": "vendor_url",
+    "OPENAI_PRIMARY_MODEL": "openai_primary_model",
+    "OPENAI_CLASSIFIER_MODEL": "openai_classifier_model",
+    "AZURE_API_VERSION": "azure_api_version",
+    "AZURE_DEPLOYMENT": "azure_deployment",
+    "ENVIRONMENT": "environment",
+    "CONNECT_INSTALL_KEYS_URL": "connect_install_keys_url",
+    "SECRET_KEY": "secret_key",
+    "AI_TRIGGER": "ai_trigger",
+    "FORGE_APP_ID": "forge_app_id",
+    "FORGE_JWKS_URL": "forge_jwks_url",
+    "LOG_LEVEL": "log_level",
+    "BIND": "bind",
+    "EMBEDDING_BACKEND": "embedding_backend",
+    "OPENAI_API_KEY": "openai_api_key",
+    "OPENAI_API_BASE_URL": "openai_api_base_url",
+    "REDIS_URL": "redis_url",
 }
 _FLOAT = {
-    "MAX_DAILY_COST_USD": "max_daily_cost_usd", "COST_ALERT_PERCENTAGE": "cost_alert_percentage",
-    "CONFIDENCE_THRESHOLD": "confidence_threshold", "SEMANTIC_THRESHOLD": "semantic_threshold",
-    "LLM_TIMEOUT_SECONDS": "llm_timeout_seconds", "JOB_RETRY_DELAY_SECONDS": "job_retry_delay_seconds",
+    "MAX_DAILY_COST_USD": "max_daily_cost_usd",
+    "COST_ALERT_PERCENTAGE": "cost_alert_percentage",
+    "CONFIDENCE_THRESHOLD": "confidence_threshold",
+    "SEMANTIC_THRESHOLD": "semantic_threshold",
+    "LLM_TIMEOUT_SECONDS": "llm_timeout_seconds",
+    "JOB_RETRY_DELAY_SECONDS": "job_retry_delay_seconds",
+    "JOB_LEASE_SECONDS": "job_lease_seconds",
     "ERROR_RATE_THRESHOLD": "error_rate_threshold",
 }
 _INT = {
-    "LLM_MAX_RETRIES": "llm_max_retries", "LLM_MAX_TOKENS": "llm_max_tokens",
-    "CACHE_TTL_SECONDS": "cache_ttl_seconds", "CACHE_SIZE_LIMIT_MB": "cache_size_limit_mb",
-    "JWT_LEEWAY_SECONDS": "jwt_leeway_seconds", "QUEUE_WORKERS": "queue_workers",
-    "JOB_RETRIES": "job_retries", "MAX_BODY_BYTES": "max_body_bytes",
-    "METRICS_MAX_RECORDS": "metrics_max_records", "WEB_WORKERS": "web_workers", "WEB_THREADS": "web_threads",
+    "LLM_MAX_RETRIES": "llm_max_retries",
+    "LLM_MAX_TOKENS": "llm_max_tokens",
+    "CACHE_TTL_SECONDS": "cache_ttl_seconds",
+    "CACHE_SIZE_LIMIT_MB": "cache_size_limit_mb",
+    "JWT_LEEWAY_SECONDS": "jwt_leeway_seconds",
+    "QUEUE_WORKERS": "queue_workers",
+    "JOB_RETRIES": "job_retries",
+    "MAX_BODY_BYTES": "max_body_bytes",
+    "METRICS_MAX_RECORDS": "metrics_max_records",
+    "WEB_WORKERS": "web_workers",
+    "WEB_THREADS": "web_threads",
 }
 _BOOL = {
-    "CACHE_ENABLED": "cache_enabled", "USE_EMBEDDING_CACHE": "use_embedding_cache", "DEBUG_MODE": "debug_mode",
+    "CACHE_ENABLED": "cache_enabled",
+    "USE_EMBEDDING_CACHE": "use_embedding_cache",
+    "DEBUG_MODE": "debug_mode",
 }
 
 
@@ -290,7 +318,9 @@ def _parse(env: Mapping[str, str]) -> dict[str, Any]:
     if not provider:
         if values.get("openai_api_key"):
             base = values.get("openai_api_base_url", "")
-            provider = "azure" if ".openai.azure.com" in base or ".cognitiveservices.azure.com" in base else "openai"
+            provider = (
+                "azure" if ".openai.azure.com" in base or ".cognitiveservices.azure.com" in base else "openai"
+            )
         else:
             provider = "offline"
     values["llm_provider"] = provider

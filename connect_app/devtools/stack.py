@@ -46,9 +46,18 @@ def wait_http(url: str, *, timeout: float = 20.0) -> None:
 class LocalStack:
     """Simulator + app web process(es) + worker process(es), wired together on loopback."""
 
-    def __init__(self, *, llm: str = "offline", data_dir: str | Path | None = None, web_workers: int = 1,
-                 workers: int = 1, env: Mapping[str, str] | None = None, log_dir: str | Path | None = None,
-                 fake_llm_latency: float = 0.0, keep: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        llm: str = "offline",
+        data_dir: str | Path | None = None,
+        web_workers: int = 1,
+        workers: int = 1,
+        env: Mapping[str, str] | None = None,
+        log_dir: str | Path | None = None,
+        fake_llm_latency: float = 0.0,
+        keep: bool = False,
+    ) -> None:
         """``llm`` is "offline" (no key) or "fake" (the OpenAI-compatible fake server)."""
         self.llm_mode = llm
         self._own_dir = data_dir is None
@@ -71,22 +80,30 @@ class LocalStack:
     def env(self) -> dict[str, str]:
         """The environment the app processes run with."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LLM_", "REDIS_"))}
-        env.update({
-            "APP_BASE_URL": self.app_url,
-            "DATA_DIR": str(self.data_dir / "app"),
-            "CONNECT_INSTALL_KEYS_URL": f"{self.sim.base_url}/connect-keys",
-            "CONNECT_ALLOWED_HOSTS": "*.atlassian.net,127.0.0.1",
-            "SECRET_KEY": "local-stack-secret-key-0123456789",
-            "JOB_RETRY_DELAY_SECONDS": "0.5",
-            "LOG_LEVEL": "INFO",
-            "BIND": f"127.0.0.1:{self.port}",
-            "WEB_WORKERS": str(self.web_workers),
-            "PYTHONUNBUFFERED": "1",
-        })
+        env.update(
+            {
+                "APP_BASE_URL": self.app_url,
+                "DATA_DIR": str(self.data_dir / "app"),
+                "CONNECT_INSTALL_KEYS_URL": f"{self.sim.base_url}/connect-keys",
+                "CONNECT_ALLOWED_HOSTS": "*.atlassian.net,127.0.0.1",
+                "SECRET_KEY": "local-stack-secret-key-0123456789",
+                "JOB_RETRY_DELAY_SECONDS": "0.5",
+                "LOG_LEVEL": "INFO",
+                "BIND": f"127.0.0.1:{self.port}",
+                "WEB_WORKERS": str(self.web_workers),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         if self.llm is not None:
-            env.update({"LLM_PROVIDER": "openai", "OPENAI_API_KEY": "sk-local-fake-key-000000",
-                        "OPENAI_API_BASE_URL": self.llm.base_url, "LLM_TIMEOUT_SECONDS": "10",
-                        "LLM_MAX_RETRIES": "1"})
+            env.update(
+                {
+                    "LLM_PROVIDER": "openai",
+                    "OPENAI_API_KEY": "sk-local-fake-key-000000",
+                    "OPENAI_API_BASE_URL": self.llm.base_url,
+                    "LLM_TIMEOUT_SECONDS": "10",
+                    "LLM_MAX_RETRIES": "1",
+                }
+            )
         else:
             env["LLM_PROVIDER"] = "offline"
         env.update(self.extra_env)
@@ -116,16 +133,22 @@ class LocalStack:
 
         settings = Settings.from_env(self.env(), env_file=None)
         log = open(self.log_dir / "web.log", "ab")  # noqa: SIM115 - the child owns it
-        self.web = subprocess.Popen(gunicorn_command(settings), env=self.env(), stdout=log, stderr=log,
-                                    start_new_session=True)
+        self.web = subprocess.Popen(
+            gunicorn_command(settings), env=self.env(), stdout=log, stderr=log, start_new_session=True
+        )
         wait_http(self.app_url + "/healthz")
 
     def start_worker(self) -> subprocess.Popen:
         """Start one ``jira-ai worker`` process."""
         index = len(self.workers)
         log = open(self.log_dir / f"worker-{index}.log", "ab")  # noqa: SIM115 - the child owns it
-        proc = subprocess.Popen([sys.executable, "-m", "connect_app.cli", "worker"], env=self.env(), stdout=log,
-                                stderr=log, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "connect_app.cli", "worker"],
+            env=self.env(),
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
         self.workers.append(proc)
         return proc
 
@@ -138,7 +161,10 @@ class LocalStack:
     def install(self) -> str:
         """Install the app on the simulated site the way Jira does; returns the site's clientKey."""
         result = self.sim.install(self.app_url)
-        self.tenant_id = result["clientKey"] if isinstance(result, dict) else str(result)
+        if not result.get("installed"):
+            detail = result.get("response") or result.get("error")
+            raise RuntimeError(f"the app refused the install: {result.get('status')} {detail}")
+        self.tenant_id = result["installation"]["client_key"]
         return self.tenant_id
 
     def stop(self) -> None:

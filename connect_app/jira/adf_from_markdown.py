@@ -39,7 +39,7 @@ _BARE_URL = re.compile(r"https?://[^\s<>\"'`\[\]{}|\\^]+", re.IGNORECASE)
 _URL_TRAILING_PUNCTUATION = ".,:;!?*_~"
 _BLOCKQUOTE_PREFIX = re.compile(r"^[ \t]*>[ \t]?")
 _UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
-_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
+_PARAGRAPH_BREAK = re.compile(r"\n(?:[ \t]*\n)+")
 
 #: Which block types each container accepts (a subset of the ADF schema: the types we produce).
 _ALLOWED: dict[str, frozenset[str]] = {
@@ -90,11 +90,15 @@ def plain_paragraphs(value: str) -> list[Node]:
     """Paragraphs from plain text: blank lines separate paragraphs, single newlines become hardBreaks."""
     blocks: list[Node] = []
     for chunk in _PARAGRAPH_BREAK.split(clean_text(value)):
-        chunk = chunk.strip("\n")
-        if not chunk.strip():
+        lines = chunk.split("\n")
+        while lines and not lines[-1].strip():
+            lines.pop()
+        while lines and not lines[0].strip():
+            lines.pop(0)
+        if not lines:
             continue
         inlines: list[Node] = []
-        for number, line in enumerate(chunk.split("\n")):
+        for number, line in enumerate(lines):
             if number:
                 inlines.append({"type": "hardBreak"})
             if line:
@@ -186,7 +190,7 @@ def _open_node(token: Token, stack: Sequence[Node], lines: Sequence[str]) -> Nod
         node["attrs"] = {"level": min(max(level, 1), 6)}
     elif kind == "orderedList":
         start = token.attrGet("start")
-        node["attrs"] = {"order": max(int(start), 0) if isinstance(start, int | str) else 1}
+        node["attrs"] = {"order": start if isinstance(start, int) and start >= 0 else 1}
     elif kind in ("tableHeader", "tableCell"):
         style = str(token.attrGet("style") or "")
         node["_align"] = "center" if "center" in style else "end" if "right" in style else None
@@ -205,7 +209,9 @@ def _close_node(node: Node) -> None:
             cell_paragraph["marks"] = [{"type": "alignment", "attrs": {"align": align}}]
         node["content"] = [cell_paragraph]
     elif node["type"] == "tableRow":
-        _keep_excess_cells(node, node.pop("_source", ""))
+        source = node.pop("_source", "")
+        if node["content"] and node["content"][0]["type"] == "tableCell":  # the header row sets the width
+            _keep_excess_cells(node, source)
 
 
 def _leaf_blocks(token: Token) -> list[Node]:

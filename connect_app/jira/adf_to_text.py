@@ -306,6 +306,17 @@ _HANDLERS: dict[str, Callable[[dict[str, Any], int], str]] = {
 
 #: Handled types whose text comes from their content (the flat walk reads that content itself).
 _CONTAINER_TYPES = frozenset(
-    {"mediaGroup", "mediaSingle", "bulletList", "orderedList", "taskList", "decisionList", "blockquote",
-     "table", "expand", "nestedExpand", "codeBlock"}
+    {
+        "mediaGroup",
+        "mediaSingle",
+        "bulletList",
+        "orderedList",
+        "taskList",
+        "decisionList",
+        "blockquote",
+        "table",
+        "expand",
+        "nestedExpand",
+        "codeBlock",
+    }
 )

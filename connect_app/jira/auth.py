@@ -61,7 +61,7 @@ class ConnectJwtAuth(requests.auth.AuthBase):
         """Add a token for exactly this method and URL."""
         url = r.url or ""
         if _origin(url) != self._origin:
-            log.warning("not signing a request to %s: it is not the site %s", _origin_text(url), self.base_url)
+            log.warning("not signing a request to %s: not the site %s", _origin_text(url), self.base_url)
             return r
         token = sign_request(
             r.method or "GET",
@@ -76,7 +76,9 @@ class ConnectJwtAuth(requests.auth.AuthBase):
         return r
 
     def __repr__(self) -> str:
-        return f"ConnectJwtAuth(issuer={self.issuer!r}, base_url={self.base_url!r}, ttl={self.ttl}, secret=***)"
+        return (
+            f"ConnectJwtAuth(issuer={self.issuer!r}, base_url={self.base_url!r}, ttl={self.ttl}, secret=***)"
+        )
 
 
 class BearerAuth(requests.auth.AuthBase):

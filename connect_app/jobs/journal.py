@@ -48,17 +48,26 @@ class JobJournal:
 
     def record(self, job_id: str, event: dict[str, Any]) -> None:
         """Remember an accepted job before it is enqueued."""
-        self._store.set(f"job:{job_id}", {"event": event, "state": "queued", "enqueued_at": time.time(),
-                                          "attempts": 0, "steps": {}})
+        self._store.set(
+            f"job:{job_id}",
+            {"event": event, "state": "queued", "enqueued_at": time.time(), "attempts": 0, "steps": {}},
+        )
 
     def get(self, job_id: str) -> JobRecord | None:
         """The job's record, or None once it has ended."""
         raw = self._store.get(f"job:{job_id}")
         if not raw:
             return None
-        return JobRecord(job_id=job_id, event=raw["event"], state=raw["state"], enqueued_at=raw["enqueued_at"],
-                         attempts=raw.get("attempts", 0), owner=raw.get("owner"), started_at=raw.get("started_at"),
-                         steps=raw.get("steps") or {})
+        return JobRecord(
+            job_id=job_id,
+            event=raw["event"],
+            state=raw["state"],
+            enqueued_at=raw["enqueued_at"],
+            attempts=raw.get("attempts", 0),
+            owner=raw.get("owner"),
+            started_at=raw.get("started_at"),
+            steps=raw.get("steps") or {},
+        )
 
     def start(self, job_id: str, owner: str) -> JobRecord | None:
         """Take the job's lock for ``owner``; None when it has ended or another live worker runs it."""
@@ -110,12 +119,12 @@ class JobJournal:
         now = time.time()
         out = []
         for key, _raw in self._store.scan("job:"):
-            record = self.get(key[len("job:"):])
+            record = self.get(key[len("job:") :])
             if record is None:
                 continue
-            if record.state == "running" and not self.alive(record.owner):
-                out.append(record)
-            elif record.state == "queued" and now - record.enqueued_at > queued_after:
+            if (record.state == "running" and not self.alive(record.owner)) or (
+                record.state == "queued" and now - record.enqueued_at > queued_after
+            ):
                 out.append(record)
         return out
 

@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -51,8 +52,9 @@ def make_huey(settings: Settings) -> Huey:
     from huey import SqliteHuey
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return SqliteHuey("jira-ai", filename=str(settings.data_dir / "queue.db"), results=False, utc=True,
-                      timeout=30)
+    return SqliteHuey(
+        "jira-ai", filename=str(settings.data_dir / "queue.db"), results=False, utc=True, timeout=30
+    )
 
 
 class JobQueue:
@@ -66,8 +68,11 @@ class JobQueue:
         self.runner: Runner | None = None
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._task = self.huey.task(
-            retries=settings.job_retries, retry_delay=settings.job_retry_delay_seconds, retry_backoff=2,
-            context=True, name=TASK_NAME,
+            retries=settings.job_retries,
+            retry_delay=settings.job_retry_delay_seconds,
+            retry_backoff=2,
+            context=True,
+            name=TASK_NAME,
         )(self._execute)
 
     # ------------------------------------------------------------------ producer side
@@ -106,11 +111,18 @@ class JobQueue:
             status = runner.run(event, job_id=job_id, journal=self.journal, final_attempt=remaining == 0)
         except Exception as exc:
             if remaining > 0 and runner.is_retryable(exc):
-                log.warning("job %s attempt failed (%s: %s); %d retries left", job_id, type(exc).__name__,
-                            getattr(exc, "code", ""), remaining)
+                log.warning(
+                    "job %s attempt failed (%s: %s); %d retries left",
+                    job_id,
+                    type(exc).__name__,
+                    getattr(exc, "code", ""),
+                    remaining,
+                )
                 self.journal.release(job_id, self.owner)
                 raise
-            log.error("job %s failed for good (%s: %s)", job_id, type(exc).__name__, getattr(exc, "code", exc))
+            log.error(
+                "job %s failed for good (%s: %s)", job_id, type(exc).__name__, getattr(exc, "code", exc)
+            )
             try:
                 runner.give_up(event, exc)
             except Exception:
@@ -130,27 +142,39 @@ class JobQueue:
             count += 1
         return count
 
-    def run_worker(self, runner: Runner, *, workers: int | None = None, stop: threading.Event | None = None,
-                   recovery_interval: float = 5.0) -> None:
+    def run_worker(
+        self,
+        runner: Runner,
+        *,
+        workers: int | None = None,
+        stop: threading.Event | None = None,
+        recovery_interval: float | None = None,
+    ) -> None:
         """Consume jobs until interrupted (SIGINT/SIGTERM), with heartbeats and recovery sweeps."""
         self.runner = runner
         stop = stop or threading.Event()
         self.journal.heartbeat(self.owner)
-        maintenance = threading.Thread(target=self._maintain, args=(stop, recovery_interval), daemon=True,
-                                       name="jobs-maintenance")
+        interval = recovery_interval or max(1.0, self.journal.heartbeat_ttl / 2)
+        maintenance = threading.Thread(
+            target=self._maintain, args=(stop, interval), daemon=True, name="jobs-maintenance"
+        )
         maintenance.start()
-        consumer = self.huey.create_consumer(workers=workers or self.settings.queue_workers, worker_type="thread",
-                                             periodic=False, initial_delay=0.05, backoff=1.5, max_delay=0.5)
+        consumer = self.huey.create_consumer(
+            workers=workers or self.settings.queue_workers,
+            worker_type="thread",
+            periodic=False,
+            initial_delay=0.05,
+            backoff=1.5,
+            max_delay=0.5,
+        )
         try:
             consumer.run()
         finally:
             stop.set()
 
     def _maintain(self, stop: threading.Event, interval: float) -> None:
-        beat_every = max(0.5, self.journal.heartbeat_ttl / 4)
+        beat_every = max(0.25, self.journal.heartbeat_ttl / 4)
         next_sweep = 0.0
-        import time
-
         while not stop.is_set():
             try:
                 self.journal.heartbeat(self.owner)

@@ -42,8 +42,14 @@ Observer = Callable[[CallRecord], None]
 class ModelManager:
     """Calls the configured provider for a site, with the site's model, and reports usage."""
 
-    def __init__(self, settings: Settings, provider: LLMProvider | None, *,
-                 site_settings: SiteSettingsRepo | None = None, observers: list[Observer] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        provider: LLMProvider | None,
+        *,
+        site_settings: SiteSettingsRepo | None = None,
+        observers: list[Observer] | None = None,
+    ) -> None:
         """``provider`` None means offline mode: :attr:`available` is False."""
         self.settings = settings
         self.provider = provider
@@ -65,9 +71,18 @@ class ModelManager:
             return self._site_settings.get(tenant_id).effective_model(self.settings)
         return self.settings.openai_primary_model
 
-    def complete(self, *, tenant_id: str, intent: str, messages: list[dict], max_tokens: int | None = None,
-                 json_schema: dict | None = None, schema_name: str = "result", model: str | None = None,
-                 cache_key: str | None = None) -> Completion:
+    def complete(
+        self,
+        *,
+        tenant_id: str,
+        intent: str,
+        messages: list[dict],
+        max_tokens: int | None = None,
+        json_schema: dict | None = None,
+        schema_name: str = "result",
+        model: str | None = None,
+        cache_key: str | None = None,
+    ) -> Completion:
         """Ask the model; raises LLMError (or BudgetExceededError/CircuitOpenError) when it cannot answer."""
         from ..errors import LLMError
 
@@ -77,24 +92,45 @@ class ModelManager:
         limit = max_tokens or self.settings.llm_max_tokens
         try:
             completion = self.provider.complete(
-                messages, model=chosen, max_tokens=limit, json_schema=json_schema, schema_name=schema_name,
+                messages,
+                model=chosen,
+                max_tokens=limit,
+                json_schema=json_schema,
+                schema_name=schema_name,
                 user=tenant_id,
             )
         except LLMError as exc:
-            self._notify(CallRecord(tenant_id, intent, chosen, self.provider.name, ok=False, error_code=exc.code))
+            self._notify(
+                CallRecord(tenant_id, intent, chosen, self.provider.name, ok=False, error_code=exc.code)
+            )
             raise
-        self._notify(CallRecord(
-            tenant_id, intent, completion.model or chosen, self.provider.name, ok=True,
-            prompt_tokens=completion.usage.prompt_tokens, cached_prompt_tokens=completion.usage.cached_prompt_tokens,
-            completion_tokens=completion.usage.completion_tokens, latency_ms=completion.latency_ms,
-        ))
+        self._notify(
+            CallRecord(
+                tenant_id,
+                intent,
+                completion.model or chosen,
+                self.provider.name,
+                ok=True,
+                prompt_tokens=completion.usage.prompt_tokens,
+                cached_prompt_tokens=completion.usage.cached_prompt_tokens,
+                completion_tokens=completion.usage.completion_tokens,
+                latency_ms=completion.latency_ms,
+            )
+        )
         return completion
 
     def _notify(self, record: CallRecord) -> None:
         log.info(
             "llm call site=%s intent=%s model=%s ok=%s tokens=%s/%s cached=%s latency_ms=%.0f error=%s",
-            record.tenant_id, record.intent, record.model, record.ok, record.prompt_tokens,
-            record.completion_tokens, record.cached_prompt_tokens, record.latency_ms, record.error_code,
+            record.tenant_id,
+            record.intent,
+            record.model,
+            record.ok,
+            record.prompt_tokens,
+            record.completion_tokens,
+            record.cached_prompt_tokens,
+            record.latency_ms,
+            record.error_code,
         )
         for observer in self._observers:
             try:

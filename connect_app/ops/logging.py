@@ -9,11 +9,19 @@ from ..settings import Settings
 
 _PATTERNS = [
     (re.compile(r"eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*"), "[jwt-redacted]"),
-    (re.compile(r"(?i)\b(authorization|x-forge-oauth-system|x-forge-oauth-user|api-key)\b\s*[:=]\s*\S+(\s+\S+)?"),
-     r"\1: [redacted]"),
+    (
+        re.compile(
+            r"(?i)\b(authorization|x-forge-oauth-system|x-forge-oauth-user|api-key)\b\s*[:=]\s*\S+(\s+\S+)?"
+        ),
+        r"\1: [redacted]",
+    ),
     (re.compile(r"\bsk-[A-Za-z0-9_\-]{10,}"), "sk-[redacted]"),
-    (re.compile(r"(?i)(shared_?secret|sharedSecret|secret_key|password|system_?token)(['\"]?\s*[:=]\s*['\"]?)[^'\"\s,}]+"),
-     r"\1\2[redacted]"),
+    (
+        re.compile(
+            r"(?i)(shared_?secret|sharedSecret|secret_key|password|system_?token)(['\"]?\s*[:=]\s*['\"]?)[^'\"\s,}]+"
+        ),
+        r"\1\2[redacted]",
+    ),
     (re.compile(r"([?&]jwt=)[^&\s]+"), r"\1[redacted]"),
 ]
 
@@ -43,7 +51,9 @@ class RedactingFilter(logging.Filter):
 def configure_logging(settings: Settings) -> None:
     """Configure the root logger once per process: level, format and the redaction filter."""
     root = logging.getLogger()
-    level = logging.DEBUG if settings.debug_mode else getattr(logging, settings.log_level.upper(), logging.INFO)
+    level = (
+        logging.DEBUG if settings.debug_mode else getattr(logging, settings.log_level.upper(), logging.INFO)
+    )
     if not any(getattr(h, "_jira_ai", False) for h in root.handlers):
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
@@ -55,4 +65,6 @@ def configure_logging(settings: Settings) -> None:
     root.setLevel(level)
     # Third-party clients log request/response bodies at DEBUG; keep them quiet.
     for noisy in ("atlassian", "urllib3", "httpx", "httpx2", "openai", "huey", "werkzeug"):
-        logging.getLogger(noisy).setLevel(max(level, logging.INFO if noisy in ("huey", "werkzeug") else logging.WARNING))
+        logging.getLogger(noisy).setLevel(
+            max(level, logging.INFO if noisy in ("huey", "werkzeug") else logging.WARNING)
+        )

@@ -13,13 +13,25 @@ from .generators.base import GenerationRequest
 from .generators.task_note import completion_note
 from .run import RunContext
 
-PREFERRED_NAMES = ("done", "resolve", "resolve issue", "close", "close issue", "complete", "closed", "resolved")
+PREFERRED_NAMES = (
+    "done",
+    "resolve",
+    "resolve issue",
+    "close",
+    "close issue",
+    "complete",
+    "closed",
+    "resolved",
+)
 
 
 def pick_done_transition(transitions: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The transition into a done-category status, preferring the usual names."""
-    done = [t for t in transitions
-            if isinstance(t, dict) and ((t.get("to") or {}).get("statusCategory") or {}).get("key") == "done"]
+    done = [
+        t
+        for t in transitions
+        if isinstance(t, dict) and ((t.get("to") or {}).get("statusCategory") or {}).get("key") == "done"
+    ]
     if not done:
         return None
     done.sort(key=lambda t: (str(t.get("name", "")).lower() not in PREFERRED_NAMES, str(t.get("name", ""))))
@@ -34,25 +46,30 @@ def complete_task(run: RunContext, request: GenerationRequest) -> Draft:
     """Check permission, move the issue to done, and write the completion note."""
     ctx = run.context
     if run.draft_only:
-        note = completion_note(request, run.gateway, transition_name="Done", from_status=ctx.status or "?",
-                               to_status="Done")
+        note = completion_note(
+            request, run.gateway, transition_name="Done", from_status=ctx.status or "?", to_status="Done"
+        )
         note.data["action_result"] = "not_performed_draft_only"
         return note
     jira = run.jira
     assert jira is not None
     if ctx.status_category == "done" and not run.step_value("transitioned"):
-        return _reply(f"{ctx.key} is already in **{ctx.status}**, so there was nothing to change.",
-                      reason="already_done")
+        return _reply(
+            f"{ctx.key} is already in **{ctx.status}**, so there was nothing to change.",
+            reason="already_done",
+        )
     if not run.event.author_account_id:
         return _reply("I could not tell who asked, so I changed nothing.", reason="no_requester")
     allowed = jira.user_has_permissions(
-        run.event.author_account_id, issue_id=ctx.issue_id or None, project_permissions=["TRANSITION_ISSUES"],
+        run.event.author_account_id,
+        issue_id=ctx.issue_id or None,
+        project_permissions=["TRANSITION_ISSUES"],
     ).get("TRANSITION_ISSUES", False)
     if not allowed:
         run.log.info("task completion refused: requester lacks TRANSITION_ISSUES")
         return _reply(
-            f"I can't mark {ctx.key} as done for you: your Jira permissions don't allow transitioning this issue. "
-            "Nothing was changed. Someone with the *Transition issues* permission can do it.",
+            f"I can't mark {ctx.key} as done for you: your Jira permissions don't allow transitioning "
+            "this issue. Nothing was changed. Someone with the *Transition issues* permission can do it.",
             reason="permission_denied",
         )
     done_to = run.step_value("transitioned")
@@ -61,8 +78,8 @@ def complete_task(run: RunContext, request: GenerationRequest) -> Draft:
         transition = pick_done_transition(jira.get_transitions(ctx.key))
         if transition is None:
             return _reply(
-                f"I couldn't find a transition from **{ctx.status}** to a done status in this issue's workflow, "
-                "so nothing was changed.",
+                f"I couldn't find a transition from **{ctx.status}** to a done status in this issue's "
+                "workflow, so nothing was changed.",
                 reason="no_done_transition",
             )
         jira.do_transition(ctx.key, str(transition["id"]))
@@ -72,7 +89,9 @@ def complete_task(run: RunContext, request: GenerationRequest) -> Draft:
         run.log.info("transitioned %s from %s to %s", ctx.key, from_status, done_to)
     else:
         from_status = run.step_value("from_status") or from_status
-    note = completion_note(request, run.gateway, transition_name=done_to, from_status=from_status, to_status=done_to)
+    note = completion_note(
+        request, run.gateway, transition_name=done_to, from_status=from_status, to_status=done_to
+    )
     note.actions.append(f"transitioned:{done_to}")
     note.data["action_result"] = "transitioned"
     note.data["transitioned_to"] = done_to

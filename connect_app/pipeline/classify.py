@@ -63,6 +63,11 @@ class Rule:
     negatable: bool = True
 
 
+def _alt(*patterns: str) -> str:
+    """One pattern matching any of ``patterns``."""
+    return "|".join(f"(?:{p})" for p in patterns)
+
+
 def _rule(name: str, intent: Intent, weight: float, pattern: str, *, negatable: bool = True) -> Rule:
     return Rule(name, intent, weight, re.compile(pattern, re.IGNORECASE), negatable)
 
@@ -90,17 +95,26 @@ def _rules() -> tuple[Rule, ...]:
         _rule("close_verb", _T, 2, r"\b(?:close|resolve|closing|resolving)\b"),
         _rule("is_done", _T, 2, rf"\b(?:this|it)\s*(?:is|'s|has\s+been|was)\s+(?:now\s+)?{_DONE}\b"),
         _rule("done_alone", _T, 2.5, rf"^\W*(?:{_DONE}|shipped|deployed)\b[\W]*(?:and\s+\w+\W*)?$"),
-        _rule("de_done", _T, 3, r"\b(?:erledigt|abschlie(?:ß|ss)en|schlie(?:ß|ss)(?:e|en)?|abgeschlossen)\b"),
+        _rule("de_done", _T, 3, _alt(
+            r"\b(?:erledigt|abschlie(?:ß|ss)en|schlie(?:ß|ss)(?:e|en)?|abgeschlossen)\b",
+            r"\bmach\w*\s+(?:\w+\s+){0,2}zu\b",
+        )),
         _rule("fr_done", _T, 3, r"\b(?:fermer|ferme|fermez|clôturer|clôture|clôturez|terminé|résolu)\b"),
         _rule("es_done", _T, 3, r"\b(?:cerrar|cierra|cierre|completado|terminado|resuelto)\b"),
         # ---- email
         _rule("email_word", _E, 3.5, r"\b(?:e-?mail|emails|courriel|correo|mél)\b"),
         _rule("mail_word", _E, 2.5, r"\bmail\b"),
+        _rule("draft_email", _E, 1.5,
+              r"\b(?:write|draft|send|compose|prepare|schreibe?|rédige[rz]?|escribe|redacta)\s+(?:\w+\s+){0,3}"
+              r"(?:e-?mail|mail|courriel|correo)\b"),
         _rule("email_address", _E, -3.5, r"\b(?:e-?mail|mail)\s*-?\s*(?:address|adresse|dirección)\w*"),
         _rule("write_to", _E, 3,
               rf"\b(?:write|send|draft|compose)\s+(?:a\s+(?:\w+\s+)?(?:note|message|letter)\s+)?"
               rf"to\s+(?:the|our|my|all)?\s*{_PEOPLE}\b"),
-        _rule("notify", _E, 2.5, rf"\b(?:inform|notify|let)\s+(?:the|our|all)?\s*{_PEOPLE}\b"),
+        _rule("notify", _E, 2.5,
+              rf"\b(?:inform|notify|let|tell|send|ping)\s+(?:the|our|all|my)?\s*{_PEOPLE}\b"),
+        _rule("something_for", _E, 2.5,
+              rf"\b(?:write|draft)\s+(?:something|a\s+message)\s+(?:for|to)\s+(?:the|our|my)?\s*{_PEOPLE}\b"),
         _rule("letter", _E, 2.5, r"\b(?:letter|outreach\s+message)\b"),
         # ---- comment
         _rule("write_comment", _C, 3,
@@ -116,24 +130,45 @@ def _rules() -> tuple[Rule, ...]:
         # ---- summary
         _rule("summarize", _S, 3.5, r"\b(?:summari[sz]e|summary|summari[sz]ing|recap|tl;?dr|overview|digest|"
               r"rundown|sum\s+(?:it|this|that)\s+up|brief\s+me|catch\s+me\s+up|fill\s+me\s+in)\b"),
-        _rule("whats_status", _S, 3,
-              r"\bwhat(?:'s|\s+is|\s+are)\s+(?:the\s+)?(?:current\s+)?(?:status|state|latest|situation|progress|open\s+questions|decisions|next\s+steps)\b|\bwhere\s+(?:are|do)\s+we\s+"
-              r"(?:at|stand)\b|\bwhat\s+(?:happened|has\s+been\s+decided|changed)\b|\bstatus\s*\?"),
-        _rule("ml_summary", _S, 3.5,
-              r"\b(?:zusammenfassen|zusammenfassung|zusammen|r[ée]sum[ée]r?|résumez|resumen|resumir|resume|riassumi|riassunto|samenvatting|samenvatten|resuma)\b"),
-        _rule("ml_status", _S, 3, r"\bwie\s+ist\s+der\s+(?:stand|status)\b|\boù\s+en\s+(?:est|sommes)\b|"
-              r"\bcuál\s+es\s+el\s+estado\b|\bqué\s+tal\s+va\b"),
+        _rule("whats_status", _S, 3, _alt(
+            r"\bwhat(?:'s|\s+is|\s+are)\s+(?:the\s+)?(?:current\s+)?(?:status|state|latest|situation|progress"
+            r"|open\s+questions|decisions|next\s+steps)\b",
+            r"\bwhere\s+(?:are|do)\s+we\s+(?:at|stand)\b",
+            r"\bwhat\s+(?:happened|has\s+been\s+decided|changed)\b",
+            r"\bwhat\s+did\s+we\s+(?:decide|agree)\b",
+            r"\bwhat\s+is\s+(?:this|the)\s+(?:ticket|issue|bug|story|task)\s+about\b",
+            r"\bany\s+(?:blockers|updates|news|progress)\b",
+            r"\bstatus\s*\?",
+        )),
+        _rule("ml_summary", _S, 3.5, _alt(
+            r"\b(?:zusammenfassen|zusammenfassung|zusammen|samenvatting|samenvatten)\b",
+            r"\b(?:r[ée]sum[ée]r?|résumez|resumen|resumir|resume|resuma|riassumi|riassunto)\b",
+        )),
+        _rule("ml_status", _S, 3, _alt(
+            r"\bwie\s+ist\s+der\s+(?:stand|status)\b", r"\boù\s+en\s+(?:est|sommes)\b",
+            r"\bcuál\s+es\s+el\s+estado\b", r"\bqué\s+tal\s+va\b",
+        )),
         # ---- help
-        _rule("help_only", _H, 4, r"^\W*(?:help|hilfe|aide|ayuda|aiuto|ajuda|hulp|commands|\?+)\W*(?:please|"
-              r"bitte|me)?\W*$", negatable=False),
-        _rule("what_can_you_do", _H, 3.5,
-              r"\bwhat\s+(?:can|do)\s+you\s+do\b|\bhow\s+(?:do\s+i|does\s+this|to)\s+(?:use|work)\b|\b(?:list|show)\s+(?:me\s+)?(?:the\s+|your\s+)?commands\b|\b(?:which|what)\s+commands"
-              r"\b|\bwho\s+are\s+you\b|\bwas\s+kannst\s+du\b|\bque\s+(?:peux-tu|pouvez-vous)\s+faire\b|"
-              r"\bqu'est-ce\s+que\s+tu\s+(?:peux|sais)\b|\bqué\s+puedes\s+hacer\b|\bhow\s+does\s+this\s+work\b"),
+        _rule("help_only", _H, 4,
+              r"^\W*(?:help|hilfe|aide|ayuda|aiuto|ajuda|hulp|commands|\?+)\W*(?:please|bitte|me)?\W*$",
+              negatable=False),
+        _rule("what_can_you_do", _H, 3.5, _alt(
+            r"\bwhat\s+(?:can|do)\s+you\s+do\b",
+            r"\bhow\s+(?:do\s+i|does\s+this|to)\s+(?:use|work)\b",
+            r"\bhow\s+does\s+this\s+work\b",
+            r"\b(?:list|show)\s+(?:me\s+)?(?:the\s+|your\s+)?commands\b",
+            r"\b(?:which|what)\s+commands\b",
+            r"\bwho\s+are\s+you\b",
+            r"\bwas\s+kannst\s+du\b",
+            r"\bque\s+(?:peux-tu|pouvez-vous)\s+faire\b|\bqu'est-ce\s+que\s+tu\s+(?:peux|sais)\b",
+            r"\bqué\s+puedes\s+hacer\b",
+        )),
         _rule("help_word", _H, 1, r"\b(?:help|hilfe|aide|ayuda)\b"),
         # ---- unclear: bare acknowledgements and greetings
-        _rule("ack", _U, 3,
-              r"^\W*(?:thanks|thank\s+you|thx|ty|ok(?:ay)?|cool|great|nice|lol|hi|hello|hey|danke|merci|gracias)\W*(?:\w+\W*)?$", negatable=False),
+        _rule("ack", _U, 2.5,
+              r"^\W*(?:thanks|thank\s+you|thx|ty|ok(?:ay)?|cool|great|nice|lol|hi|hello|hey|danke|merci|gracias)"
+              r"\b\W*(?:\w+\W*)?$",
+              negatable=False),
     )
 
 
@@ -281,7 +316,9 @@ class RuleClassifier:
         ranked = sorted(scores.items(), key=lambda kv: (-kv[1], _TIE_ORDER.index(kv[0])))
         (best, best_score), (_, second_score) = ranked[0], ranked[1]
         if best_score <= 0:
-            return Classification(Intent.UNCLEAR, 0.2, "rules", tone, language, details)
+            # Only negated requests ("don't close this"): sure that it is not that intent.
+            confidence = 0.75 if negated else 0.2
+            return Classification(Intent.UNCLEAR, confidence, "rules", tone, language, details)
         return Classification(best, _confidence(best_score, second_score), "rules", tone, language, details)
 
     @staticmethod
@@ -433,7 +470,7 @@ class IntentClassifier:
                 schema_name="intent_classification",
                 cache_key=prompts.cache_key("classify", prompts.CLASSIFIER_PROMPT_VERSION, normalised),
             )
-            parsed = parse_classification(completion.text)
+            parsed = parse_classification(completion.text, default_language=local.language)
         except (BudgetExceededError, CircuitOpenError, LLMError) as exc:
             local.details["llm_error"] = exc.code
             return local
@@ -443,8 +480,11 @@ class IntentClassifier:
         return parsed
 
 
-def parse_classification(text: str) -> Classification:
-    """Parse the model's JSON answer; raises :class:`LLMError` (code ``llm_malformed``) when invalid."""
+def parse_classification(text: str, *, default_language: str = "en") -> Classification:
+    """Parse the model's JSON answer; raises :class:`LLMError` (code ``llm_malformed``) when invalid.
+
+    An unsupported or missing language becomes ``default_language``.
+    """
     try:
         data = json.loads(text)
     except (TypeError, ValueError) as exc:
@@ -461,5 +501,5 @@ def parse_classification(text: str) -> Classification:
     tone = data.get("tone") if data.get("tone") in TONES else None
     language = str(data.get("language") or "").lower()[:2]
     if language not in LANGUAGE_NAMES:
-        language = "en"
+        language = default_language
     return Classification(intent, confidence, "llm", tone, language, {})

@@ -32,8 +32,12 @@ def build_context(
     app_account_id: str | None = None,
     max_comments: int = 6,
     exclude_comment_id: str | None = None,
+    comments: list[dict[str, Any]] | None = None,
 ) -> IssueContext:
     """Fetch the issue and its newest comments and reduce them to an :class:`IssueContext`.
+
+    ``comments``, when the caller fetched them already (newest first, with properties), saves the
+    second call.
 
     Comments come oldest to newest, at most ``max_comments`` of them, without the request comment
     itself (``exclude_comment_id``). A comment is marked ``is_ai`` when the app wrote it (see
@@ -49,7 +53,8 @@ def build_context(
     if max_comments:
         # One extra, so that leaving out the request comment still leaves max_comments.
         fetch = max_comments + (1 if exclude_comment_id else 0)
-        newest = jira.get_comments(issue_key, max_results=fetch, newest_first=True, expand_properties=True)
+        newest = comments if comments is not None else jira.get_comments(
+            issue_key, max_results=fetch, newest_first=True, expand_properties=True)
         kept = [c for c in newest if not exclude_comment_id or str(c.get("id")) != str(exclude_comment_id)]
         oldest_first = reversed(kept[:max_comments])
         context.comments = [comment_info(c, app_account_id=app_account_id) for c in oldest_first]
@@ -86,7 +91,19 @@ def comment_info(comment: Mapping[str, Any], *, app_account_id: str | None = Non
         text=_text(body),
         created=str(comment.get("created") or ""),
         is_ai=bool(comment.get("is_ai")) or is_app_comment(comment, app_account_id=app_account_id),
+        meta=reply_marker(comment),
     )
+
+
+def reply_marker(comment: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The value of our reply property on the comment (intent, request, ...), if it carries one."""
+    properties = comment.get("properties")
+    for prop in properties if isinstance(properties, list) else []:
+        if isinstance(prop, Mapping) and prop.get("key") == REPLY_PROPERTY_KEY:
+            value = prop.get("value")
+            return dict(value) if isinstance(value, Mapping) else {"value": value}
+    meta = comment.get("meta")
+    return dict(meta) if isinstance(meta, Mapping) else None
 
 
 def is_app_comment(comment: Mapping[str, Any], *, app_account_id: str | None = None) -> bool:

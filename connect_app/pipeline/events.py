@@ -58,8 +58,9 @@ def adf_mentions(body: Any) -> set[str]:
     return found
 
 
-def extract_request(text: str, *, trigger: str = "@ai", app_account_id: str | None = None,
-                    mentioned: set[str] | None = None) -> str | None:
+def extract_request(
+    text: str, *, trigger: str = "@ai", app_account_id: str | None = None, mentioned: set[str] | None = None
+) -> str | None:
     """The request addressed to the assistant, or None when the comment is not for us.
 
     A comment is for us when a line starts with the trigger word (``@ai`` followed by a non-word
@@ -70,10 +71,10 @@ def extract_request(text: str, *, trigger: str = "@ai", app_account_id: str | No
     for index, line in enumerate(lines):
         stripped = _LEADING_MARKUP.sub("", line)
         if stripped.lower().startswith(trigger_low):
-            rest = stripped[len(trigger):]
+            rest = stripped[len(trigger) :]
             if rest and (rest[0].isalnum() or rest[0] == "_"):
                 continue  # "@aiden" is not "@ai"
-            request = "\n".join([rest.lstrip(" :,-\t"), *lines[index + 1:]]).strip()
+            request = "\n".join([rest.lstrip(" :,-\t*_~"), *lines[index + 1 :]]).strip()
             return request[:MAX_REQUEST_CHARS]
     if app_account_id:
         wiki_hit = f"[~accountid:{app_account_id}]" in text
@@ -100,8 +101,15 @@ def is_app_author(author: dict[str, Any], app_account_id: str | None) -> bool:
     return bool(app_account_id) and author.get("accountId") == app_account_id
 
 
-def parse_comment_event(payload: Any, *, tenant_id: str, door: str, delivery_id: str,
-                        app_account_id: str | None, trigger: str = "@ai") -> AiEvent | Drop:
+def parse_comment_event(
+    payload: Any,
+    *,
+    tenant_id: str,
+    door: str,
+    delivery_id: str,
+    app_account_id: str | None,
+    trigger: str = "@ai",
+) -> AiEvent | Drop:
     """Normalise a ``comment_created`` (Connect) or ``avi:jira:commented:issue`` (Forge) payload."""
     payload = _dict(payload, "body")
     comment = _dict(payload.get("comment"), "comment")
@@ -119,22 +127,35 @@ def parse_comment_event(payload: Any, *, tenant_id: str, door: str, delivery_id:
         return Drop("self_authored")
     body = comment.get("body")
     text = comment_text(body)
-    request = extract_request(text, trigger=trigger, app_account_id=app_account_id, mentioned=adf_mentions(body))
+    request = extract_request(
+        text, trigger=trigger, app_account_id=app_account_id, mentioned=adf_mentions(body)
+    )
     if request is None:
         return Drop("no_trigger")
     fields = issue.get("fields") if isinstance(issue.get("fields"), dict) else {}
     project = fields.get("project") if isinstance(fields.get("project"), dict) else {}
     project_key = _str(project.get("key")) or issue_key.rsplit("-", 1)[0]
     return AiEvent(
-        tenant_id=tenant_id, door=door, kind="comment", delivery_id=delivery_id, issue_key=issue_key,
-        issue_id=_str(issue.get("id")), project_key=project_key, comment_id=comment_id, text=request,
-        raw_text=text[:MAX_REQUEST_CHARS * 4], author_account_id=_str(author.get("accountId")),
-        author_name=_str(author.get("displayName")), received_at=time.time(), source="comment",
+        tenant_id=tenant_id,
+        door=door,
+        kind="comment",
+        delivery_id=delivery_id,
+        issue_key=issue_key,
+        issue_id=_str(issue.get("id")),
+        project_key=project_key,
+        comment_id=comment_id,
+        text=request,
+        raw_text=text[: MAX_REQUEST_CHARS * 4],
+        author_account_id=_str(author.get("accountId")),
+        author_name=_str(author.get("displayName")),
+        received_at=time.time(),
+        source="comment",
     )
 
 
-def parse_issue_updated(payload: Any, *, tenant_id: str, door: str, delivery_id: str,
-                        app_account_id: str | None) -> AiEvent | Drop:
+def parse_issue_updated(
+    payload: Any, *, tenant_id: str, door: str, delivery_id: str, app_account_id: str | None
+) -> AiEvent | Drop:
     """Normalise ``jira:issue_updated``: only a move into a done-category status is of interest."""
     payload = _dict(payload, "body")
     issue = _dict(payload.get("issue"), "issue")
@@ -154,12 +175,24 @@ def parse_issue_updated(payload: Any, *, tenant_id: str, door: str, delivery_id:
     user = payload.get("user") if isinstance(payload.get("user"), dict) else {}
     project = fields.get("project") if isinstance(fields.get("project"), dict) else {}
     return AiEvent(
-        tenant_id=tenant_id, door=door, kind="issue_done", delivery_id=delivery_id, issue_key=issue_key,
-        issue_id=_str(issue.get("id")), project_key=_str(project.get("key")) or issue_key.rsplit("-", 1)[0],
-        comment_id="", text="", author_account_id=_str(user.get("accountId")),
-        author_name=_str(user.get("displayName")), received_at=time.time(), source="webhook",
-        extra={"changelog_id": _str(changelog.get("id")), "to_status": _str(status_change.get("toString")),
-               "by_app": is_app_author(user, app_account_id)},
+        tenant_id=tenant_id,
+        door=door,
+        kind="issue_done",
+        delivery_id=delivery_id,
+        issue_key=issue_key,
+        issue_id=_str(issue.get("id")),
+        project_key=_str(project.get("key")) or issue_key.rsplit("-", 1)[0],
+        comment_id="",
+        text="",
+        author_account_id=_str(user.get("accountId")),
+        author_name=_str(user.get("displayName")),
+        received_at=time.time(),
+        source="webhook",
+        extra={
+            "changelog_id": _str(changelog.get("id")),
+            "to_status": _str(status_change.get("toString")),
+            "by_app": is_app_author(user, app_account_id),
+        },
     )
 
 

@@ -10,21 +10,17 @@ from .router import Router
 from .run import RunContext
 
 
-def generation_request(run: RunContext, intent: Intent | None = None) -> GenerationRequest:
-    """The generator input for this run (tone: request's own > site default)."""
-    classification = run.classification
-    chosen = intent or classification.intent
-    tone = classification.tone or (run.site.default_email_tone if chosen is Intent.EMAIL_REQUEST else None)
-    return GenerationRequest(
-        intent=chosen,
+def generation_request(run: RunContext) -> GenerationRequest:
+    """The generator input for this run (tone: the request's own > the site's default)."""
+    return GenerationRequest.build(
+        run.classification,
         request=run.event.text,
-        classification=classification,
         context=run.context,
-        tone=tone,
-        language=classification.language,
-        extra_instructions=run.site.extra_instructions,
         tenant_id=run.tenant.tenant_id,
-        refine=bool(classification.details.get("refine")),
+        site_tone=run.site.default_email_tone,
+        extra_instructions=run.site.extra_instructions,
+        trigger=run.settings.ai_trigger,
+        max_tokens=run.settings.llm_max_tokens,
     )
 
 
@@ -32,7 +28,9 @@ def build_router() -> Router:
     """A router with every intent's handler registered."""
     router = Router()
 
-    @router.on(Intent.COMMENT_REQUEST, Intent.EMAIL_REQUEST, Intent.SUMMARY_REQUEST, Intent.HELP, Intent.UNCLEAR)
+    @router.on(
+        Intent.COMMENT_REQUEST, Intent.EMAIL_REQUEST, Intent.SUMMARY_REQUEST, Intent.HELP, Intent.UNCLEAR
+    )
     def write(run: RunContext) -> Draft:
         return generate(generation_request(run), run.gateway)
 

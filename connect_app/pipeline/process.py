@@ -18,6 +18,7 @@ from ..settings import Settings
 from ..storage.site_settings import SiteSettingsRepo
 from ..storage.tenants import TenantRepo
 from .classify import IntentClassifier
+from .context import REPLY_PROPERTY_KEY as REPLY_PROPERTY
 from .context import build_context
 from .generators.base import ModelGateway
 from .router import Router
@@ -26,7 +27,6 @@ from .validate import validate_reply
 
 log = logging.getLogger(__name__)
 
-REPLY_PROPERTY = "jira-ai-reply"
 FAILURE_REASONS = {
     "llm_error": "the AI service did not answer",
     "jira_error": "Jira did not accept my reply",
@@ -48,9 +48,18 @@ class SkipEvent(AppError):
 class Pipeline:
     """Runs events through the stages. Implements the job queue's Runner protocol."""
 
-    def __init__(self, *, settings: Settings, tenants: TenantRepo, site_settings: SiteSettingsRepo,
-                 jira_for: Callable[[Tenant], JiraClient], gateway: ModelGateway | None,
-                 classifier: IntentClassifier, router: Router, stage_observer: StageObserver | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        tenants: TenantRepo,
+        site_settings: SiteSettingsRepo,
+        jira_for: Callable[[Tenant], JiraClient],
+        gateway: ModelGateway | None,
+        classifier: IntentClassifier,
+        router: Router,
+        stage_observer: StageObserver | None = None,
+    ) -> None:
         """Collaborators are built once by the composition root and shared by every job."""
         self.settings = settings
         self.tenants = tenants
@@ -83,13 +92,19 @@ class Pipeline:
         if tenant is None:
             return
         code = getattr(error, "code", "internal_error")
-        why = FAILURE_REASONS.get(code) or FAILURE_REASONS.get(type(error).__name__.lower()) or "something went wrong"
-        text = (f"Sorry, I couldn't complete your request ({why}). Nothing was changed. "
-                "Please try again in a few minutes; if it keeps failing, let your Jira admin know "
-                f"(reference: {code}).")
+        why = (
+            FAILURE_REASONS.get(code)
+            or FAILURE_REASONS.get(type(error).__name__.lower())
+            or "something went wrong"
+        )
+        text = (
+            f"Sorry, I couldn't complete your request ({why}). Nothing was changed. "
+            "Please try again in a few minutes; if it keeps failing, let your Jira admin know "
+            f"(reference: {code})."
+        )
         draft = Draft(intent=Intent.UNCLEAR, markdown=text, note=None)
         jira = self.jira_for(tenant)
-        if self._existing_reply(jira, event) is None:
+        if self._existing_reply(event, self._recent_comments(jira, event)) is None:
             self._post(jira, event, draft, status="failed")
 
     # ------------------------------------------------------------------ main flow
@@ -113,48 +128,91 @@ class Pipeline:
 
         with self._stage("context", timings):
             app_account_id = self._app_account_id(tenant, jira)
-            existing = self._existing_reply(jira, event)
+            recent = self._recent_comments(jira, event)
+            existing = self._existing_reply(event, recent)
             if existing is not None:
                 bound.info("reply %s already posted for this request; not posting again", existing)
                 return ReplyOutcome(status="duplicate", comment_id=existing)
-            context = build_context(jira, issue_key=event.issue_key, requester_account_id=event.author_account_id,
-                                    requester_name=event.author_name, app_account_id=app_account_id,
-                                    exclude_comment_id=event.comment_id or None)
+            context = build_context(
+                jira,
+                issue_key=event.issue_key,
+                requester_account_id=event.author_account_id,
+                requester_name=event.author_name,
+                app_account_id=app_account_id,
+                exclude_comment_id=event.comment_id or None,
+                comments=recent,
+            )
         with self._stage("classify", timings):
             classification = self._classify(event, context)
-        run = RunContext(settings=self.settings, event=event, tenant=tenant, site=site, context=context,
-                         classification=classification, gateway=self.gateway, jira=jira, job_id=job_id,
-                         journal=journal, log=bound)
+        run = RunContext(
+            settings=self.settings,
+            event=event,
+            tenant=tenant,
+            site=site,
+            context=context,
+            classification=classification,
+            gateway=self.gateway,
+            jira=jira,
+            job_id=job_id,
+            journal=journal,
+            log=bound,
+        )
         with self._stage("generate", timings):
             draft = self.router.handler_for(classification.intent)(run)
         with self._stage("validate", timings):
             reply = validate_reply(draft, trigger=self.settings.ai_trigger)
         with self._stage("post", timings):
             comment_id = self._post(jira, event, draft, adf=reply.adf, classification=classification)
-        bound.info("posted reply %s intent=%s offline=%s", comment_id, classification.intent.value, draft.offline)
-        return ReplyOutcome(status="posted", intent=classification.intent.value, comment_id=comment_id,
-                            transitioned_to=draft.data.get("transitioned_to"), draft=draft,
-                            confidence=classification.confidence, timings_ms=timings)
+        bound.info(
+            "posted reply %s intent=%s offline=%s", comment_id, classification.intent.value, draft.offline
+        )
+        return ReplyOutcome(
+            status="posted",
+            intent=classification.intent.value,
+            comment_id=comment_id,
+            transitioned_to=draft.data.get("transitioned_to"),
+            draft=draft,
+            confidence=classification.confidence,
+            timings_ms=timings,
+        )
 
     def draft(self, text: str, *, tenant: Tenant, context: IssueContext) -> tuple[Classification, Draft]:
         """Classify and draft without Jira (nothing posted, no action taken): the facade's path."""
         site = self.site_settings.get(tenant.tenant_id)
-        event = AiEvent(tenant_id=tenant.tenant_id, door="api", kind="comment", delivery_id="api",
-                        issue_key=context.key, text=text, source="api")
+        event = AiEvent(
+            tenant_id=tenant.tenant_id,
+            door="api",
+            kind="comment",
+            delivery_id="api",
+            issue_key=context.key,
+            text=text,
+            source="api",
+        )
         classification = self.classifier.classify(text, tenant_id=tenant.tenant_id)
-        run = RunContext(settings=self.settings, event=event, tenant=tenant, site=site, context=context,
-                         classification=classification, gateway=self.gateway, jira=None)
+        run = RunContext(
+            settings=self.settings,
+            event=event,
+            tenant=tenant,
+            site=site,
+            context=context,
+            classification=classification,
+            gateway=self.gateway,
+            jira=None,
+        )
         draft = self.router.handler_for(classification.intent)(run)
         return classification, draft
 
     # ------------------------------------------------------------------ stages
     def _classify(self, event: AiEvent, context: IssueContext) -> Classification:
         if event.kind == "issue_done":
-            return Classification(intent=Intent.SUMMARY_REQUEST, confidence=1.0, source="event",
-                                  details={"resolution": True})
+            return Classification(
+                intent=Intent.SUMMARY_REQUEST, confidence=1.0, source="event", details={"resolution": True}
+            )
         previous = context.last_ai_reply
         previous_intent = (previous.meta or {}).get("intent") if previous is not None else None
-        return self.classifier.classify(event.text, tenant_id=event.tenant_id, previous_intent=previous_intent)
+        return self.classifier.classify(
+            event.text, tenant_id=event.tenant_id, previous_intent=previous_intent
+        )
 
     def _app_account_id(self, tenant: Tenant, jira: JiraClient) -> str | None:
         if tenant.app_account_id:
@@ -170,10 +228,15 @@ class Pipeline:
             self.tenants.save(tenant)
         return account
 
-    def _existing_reply(self, jira: JiraClient, event: AiEvent) -> str | None:
+    @staticmethod
+    def _recent_comments(jira: JiraClient, event: AiEvent) -> list[dict[str, Any]]:
+        """The newest comments with their properties: enough to find an earlier reply to this request."""
+        return jira.get_comments(event.issue_key, max_results=50, newest_first=True, expand_properties=True)
+
+    def _existing_reply(self, event: AiEvent, comments: list[dict[str, Any]]) -> str | None:
         """The id of our reply to this request, if one was posted already (by any attempt)."""
         marker = self._marker(event)
-        for comment in jira.get_comments(event.issue_key, max_results=50, newest_first=True, expand_properties=True):
+        for comment in comments:
             for prop in comment.get("properties") or []:
                 if prop.get("key") == REPLY_PROPERTY and (prop.get("value") or {}).get("request") == marker:
                     return str(comment.get("id"))
@@ -185,15 +248,28 @@ class Pipeline:
             return f"comment:{event.comment_id}"
         return f"{event.kind}:{event.extra.get('changelog_id') or event.delivery_id}"
 
-    def _post(self, jira: JiraClient, event: AiEvent, draft: Draft, *, adf: dict | None = None,
-              classification: Classification | None = None, status: str = "answered") -> str:
+    def _post(
+        self,
+        jira: JiraClient,
+        event: AiEvent,
+        draft: Draft,
+        *,
+        adf: dict | None = None,
+        classification: Classification | None = None,
+        status: str = "answered",
+    ) -> str:
         if adf is None:
             adf = validate_reply(draft, trigger=self.settings.ai_trigger).adf
         value = {
-            "request": self._marker(event), "status": status, "intent": draft.intent.value,
-            "offline": draft.offline, "model": draft.model, "prompt_version": draft.prompt_version,
+            "request": self._marker(event),
+            "status": status,
+            "intent": draft.intent.value,
+            "offline": draft.offline,
+            "model": draft.model,
+            "prompt_version": draft.prompt_version,
             "confidence": round(classification.confidence, 3) if classification else None,
-            "delivery": event.delivery_id, "at": int(time.time()),
+            "delivery": event.delivery_id,
+            "at": int(time.time()),
         }
         created = jira.add_comment(event.issue_key, adf, properties=[{"key": REPLY_PROPERTY, "value": value}])
         return str(created.get("id"))
@@ -213,4 +289,3 @@ class Pipeline:
 
     def _stage(self, name: str, timings: dict[str, float]) -> Pipeline._Timer:
         return Pipeline._Timer(self, name, timings)
-

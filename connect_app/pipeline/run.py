@@ -36,7 +36,9 @@ class RunContext:
     jira: JiraClient | None = None
     job_id: str | None = None
     journal: Any = None
-    log: logging.LoggerAdapter = field(default_factory=lambda: EventLogger(logging.getLogger("connect_app"), {}))
+    log: logging.LoggerAdapter = field(
+        default_factory=lambda: EventLogger(logging.getLogger("connect_app"), {})
+    )
 
     @property
     def draft_only(self) -> bool:

@@ -20,9 +20,9 @@ class SecretBox:
 
     def __init__(self, secret_key: str) -> None:
         """Derive the Fernet key from ``secret_key``."""
-        raw = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"jira-ai-assistant/at-rest/v1", info=b"fernet").derive(
-            secret_key.encode("utf-8")
-        )
+        raw = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=b"jira-ai-assistant/at-rest/v1", info=b"fernet"
+        ).derive(secret_key.encode("utf-8"))
         self._fernet = Fernet(base64.urlsafe_b64encode(raw))
 
     def seal(self, plaintext: str) -> str:

@@ -37,6 +37,8 @@ def open_stores(settings: Settings) -> Stores:
         from .disk import DiskStore
 
         durable = DiskStore(settings.data_dir / "store")
-        cache = DiskStore(settings.data_dir / "cache", evicting=True, size_limit_mb=settings.cache_size_limit_mb)
+        cache = DiskStore(
+            settings.data_dir / "cache", evicting=True, size_limit_mb=settings.cache_size_limit_mb
+        )
     box = SecretBox(settings.secret_key_or_dev)
     return Stores(durable=durable, cache=cache, tenants=TenantRepo(durable, box), dedupe=DedupeRepo(durable))

@@ -68,7 +68,9 @@ def _check(name: str, value: Any, allowed_models: set[str] | None) -> Any:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 10_000:
-            raise BadRequestError("daily_limit_usd must be a number from 0 to 10000 (or null for the default)")
+            raise BadRequestError(
+                "daily_limit_usd must be a number from 0 to 10000 (or null for the default)"
+            )
         return float(value)
     if name == "alert_percentage":
         if value is None:
@@ -121,7 +123,9 @@ class SiteSettingsRepo:
         names = {f.name for f in dataclasses.fields(SiteSettings)}
         return SiteSettings(**{k: v for k, v in raw.items() if k in names})
 
-    def update(self, tenant_id: str, changes: dict[str, Any], *, allowed_models: set[str] | None = None) -> SiteSettings:
+    def update(
+        self, tenant_id: str, changes: dict[str, Any], *, allowed_models: set[str] | None = None
+    ) -> SiteSettings:
         """Validate and apply a partial update; returns the new settings."""
         clean = validate_changes(changes, allowed_models=allowed_models)
         current = self.get(tenant_id)

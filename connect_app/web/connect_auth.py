@@ -34,9 +34,12 @@ class ConnectCaller:
 
 
 def request_url() -> str:
-    """The request's path and raw query, as the qsh must see them (mount prefix included)."""
+    """The request's path and query exactly as sent (the qsh hashes the raw, undecoded path)."""
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+    if raw and raw.startswith("/"):
+        return (request.script_root or "") + raw
     path = (request.script_root or "") + request.path
-    query = request.query_string.decode("latin-1")
+    query = request.query_string.decode("utf-8", "replace")
     return f"{path}?{query}" if query else path
 
 

@@ -113,7 +113,7 @@ COMMENTS_NEWEST_FIRST = [
         {**MIA, "accountId": "someone-else-bot", "accountType": "atlassian", "displayName": "Old bot"},
         _doc(_para(_text("Earlier reply"))),
         "2024-05-02T10:00:00.000+0000",
-        properties=[{"key": REPLY_PROPERTY_KEY, "value": {"v": 1}}],
+        properties=[{"key": REPLY_PROPERTY_KEY, "value": {"request": "comment:10101", "intent": "summary_request"}}],
     ),
     _comment("10105", APP, _doc(_para(_text("Here is a summary."))), "2024-05-02T09:00:00.000+0000"),
     _comment("10104", RAJ, _doc(_para(_text("VAT service returns 500 for DE."))), "2024-05-01T12:00:00.000+0000"),
@@ -198,6 +198,8 @@ def test_is_ai_by_app_account_type_and_reply_property(jira, mocked):
     flags = {c.id: c.is_ai for c in ctx.comments}
     assert flags == {"10102": False, "10103": False, "10104": False, "10105": True, "10106": True}
     assert ctx.last_ai_reply is not None and ctx.last_ai_reply.id == "10106"
+    assert ctx.last_ai_reply.meta == {"request": "comment:10101", "intent": "summary_request"}
+    assert {c.id: c.meta for c in ctx.comments if c.id != "10106"} == dict.fromkeys(["10102", "10103", "10104", "10105"])
 
 
 def test_is_ai_by_app_account_id():
@@ -274,7 +276,7 @@ def test_context_from_flat_dict():
             "labels": ["eu"],
             "comments": [
                 {"id": "1", "author": "Raj Patel", "text": "Seen on DE"},
-                {"id": "2", "author": "Jira AI Assistant", "text": "Summary...", "is_ai": True},
+                {"id": "2", "author": "Jira AI Assistant", "text": "Summary...", "is_ai": True, "meta": {"intent": "summary_request"}},
                 {"id": "3", "author": MIA, "body": _doc(_para(_text("ADF works too")))},
             ],
         }
@@ -287,6 +289,7 @@ def test_context_from_flat_dict():
         ("Jira AI Assistant", "Summary...", True),
         ("Mia Krystof", "ADF works too", False),
     ]
+    assert ctx.last_ai_reply.meta == {"intent": "summary_request"}
 
 
 def test_context_from_flat_dict_with_adf_description():

@@ -1,7 +1,13 @@
 import pytest
 
 from connect_app.errors import BadRequestError
-from connect_app.pipeline.events import Drop, dedupe_key, extract_request, parse_comment_event, parse_issue_updated
+from connect_app.pipeline.events import (
+    Drop,
+    dedupe_key,
+    extract_request,
+    parse_comment_event,
+    parse_issue_updated,
+)
 
 APP = "557058:app-0000"
 

@@ -37,14 +37,16 @@ class FaultInjector:
     def add(self, path_regex: str, status: int | None = 500, count: int = 1, retry_after: float | None = None,
             delay: float = 0.0, *, method: str | None = None) -> Fault:
         """Make the next ``count`` requests matching ``path_regex`` (``re.search`` on the path, and
-        ``method`` if given) wait ``delay`` seconds and answer ``status`` (429 gets ``Retry-After``)."""
+        ``method`` if given) wait ``delay`` seconds and answer ``status`` (429 gets ``Retry-After``).
+        """
         if count < 1:
             raise BadRequestError("count must be at least 1")
         if status is not None and not 400 <= status <= 599:
             raise BadRequestError("status must be an HTTP error status (400-599) or None for a pure delay")
         if delay < 0:
             raise BadRequestError("delay must not be negative")
-        fault = Fault(re.compile(path_regex), status, count, retry_after, delay, method.upper() if method else None)
+        fault = Fault(re.compile(path_regex), status, count, retry_after, delay,
+                      method.upper() if method else None)
         with self._lock:
             self._faults.append(fault)
         return fault

@@ -35,7 +35,7 @@ NOT_NAVIGABLE = frozenset({"comment"})
 def jira_time(epoch: float) -> str:
     """Jira's timestamp format, e.g. ``2024-05-01T09:30:00.000+0000``."""
     whole = int(epoch)
-    millis = int(round((epoch - whole) * 1000)) % 1000
+    millis = round((epoch - whole) * 1000) % 1000
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}+0000"
 
 
@@ -73,7 +73,8 @@ def user_full(user: User, base: str) -> dict[str, Any]:
     return out
 
 
-def maybe_user(state: SiteState, account_id: str | None, base: str, *, v2: bool = False) -> dict[str, Any] | None:
+def maybe_user(state: SiteState, account_id: str | None, base: str, *,
+               v2: bool = False) -> dict[str, Any] | None:
     """``UserDetails`` for an account id, or None; ``v2`` is the webhook form (REST v2 self, no email)."""
     if not account_id or account_id not in state.users:
         return None
@@ -169,7 +170,7 @@ def comment_v2(state: SiteState, comment: Comment, base: str) -> dict[str, Any]:
 
 
 def history_json(state: SiteState, history: History, base: str, *, webhook: bool = False) -> dict[str, Any]:
-    """``Changelog``; REST omits null ``from``/``to`` (the schema types them as strings), webhooks keep them."""
+    """``Changelog``; REST omits null ``from``/``to`` (typed as strings), webhooks keep them."""
     items = [item if webhook else {k: v for k, v in item.items() if v is not None} for item in history.items]
     if webhook:
         return {"id": history.id, "items": items}
@@ -248,7 +249,8 @@ def issue_bean(state: SiteState, issue: Issue, base: str, *, fields: list[str] |
                expand: Iterable[str] = (), properties: Iterable[str] = (),
                transitions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """``IssueBean`` for getIssue: chosen ``fields``, and ``names``/``renderedFields``/``changelog``/
-    ``transitions`` when expanded, ``properties`` for the property keys asked for."""
+    ``transitions`` when expanded, ``properties`` for the property keys asked for.
+    """
     wanted = set(expand)
     names = select_fields(fields or ["*all"])
     everything = issue_fields(state, issue, base)

@@ -26,7 +26,8 @@ from .state import (
 )
 from .wiki import adf_to_wiki, text_to_adf
 
-Emit = Callable[[str, dict[str, Any], dict[str, Any]], None]
+# emit(event, build): ``build()`` returns (payload, context) and is called at once, under the lock, if needed.
+Emit = Callable[[str, Callable[[], tuple[dict[str, Any], dict[str, Any]]]], None]
 ACCOUNT_TYPES = ("atlassian", "app", "customer")
 EDITABLE_FIELDS = ("summary", "description", "labels", "duedate", "priority", "assignee")
 
@@ -199,7 +200,8 @@ class Site:
 
     def edit(self, issue: Issue, by: str | None, changes: Mapping[str, Any]) -> History | None:
         """Change fields (``summary``, ``description`` ADF, ``labels``, ``duedate``, ``priority`` name,
-        ``assignee`` account id or None); raises ``jira:issue_updated`` when something changed."""
+        ``assignee`` account id or None); raises ``jira:issue_updated`` when something changed.
+        """
         unknown = [name for name in changes if name not in EDITABLE_FIELDS]
         if unknown:
             raise BadRequestError(f"Field '{unknown[0]}' cannot be set. It is not on the appropriate screen, "
@@ -271,13 +273,16 @@ class Site:
 
     # -- events --------------------------------------------------------------------------------
     def _comment_event(self, event: str, issue: Issue, comment: Comment) -> None:
-        body = payloads.comment_event(self.state, event, issue, comment, self.base)
-        self._emit(event, body, payloads.event_context(self.state, issue, comment))
+        self._emit(event, lambda: (payloads.comment_event(self.state, event, issue, comment, self.base),
+                                   payloads.event_context(self.state, issue, comment)))
 
     def _issue_event(self, event: str, type_name: str, issue: Issue, user_id: str | None, *,
                      history: History | None = None, comment: Comment | None = None) -> None:
-        body = payloads.issue_event(self.state, event, type_name, issue, user_id, self.base, history, comment)
-        self._emit(event, body, payloads.event_context(self.state, issue, comment))
+        def build() -> tuple[dict[str, Any], dict[str, Any]]:
+            body = payloads.issue_event(self.state, event, type_name, issue, user_id, self.base, history,
+                                        comment)
+            return body, payloads.event_context(self.state, issue, comment)
+        self._emit(event, build)
 
 
 def _item(field: str, fieldtype: str, field_id: str, from_id: str | None, from_string: str | None,

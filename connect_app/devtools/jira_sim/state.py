@@ -74,7 +74,8 @@ GLOBAL_PERMISSIONS: dict[str, tuple[str, str, str]] = {
     "ADMINISTER": ("0", "Administer Jira", "Ability to perform most administration functions (excluding "
                    "Import & Export, SMTP Configuration, etc.)."),
     "SYSTEM_ADMIN": ("44", "Administer Jira", "Ability to perform all administration functions."),
-    "USER_PICKER": ("27", "Browse users and groups", "Ability to select a user or group from a popup window."),
+    "USER_PICKER": ("27", "Browse users and groups",
+                    "Ability to select a user or group from a popup window."),
 }
 # What a new human user may do in every project until revoked.
 DEFAULT_USER_PERMISSIONS = frozenset({

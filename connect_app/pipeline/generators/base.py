@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from ...errors import AppError, BudgetExceededError, CircuitOpenError, LLMError
+from ...errors import BudgetExceededError, CircuitOpenError, LLMError
 from ...models import Classification, Completion, Draft, Intent, IssueContext
 from .. import prompts
 
@@ -75,7 +75,6 @@ class GenerationRequest:
     refine: bool = False
     trigger: str = "@ai"
     max_tokens: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -159,15 +158,12 @@ class ModelUnavailable(Exception):
         self.code = code
 
 
-def fallback_code(exc: AppError) -> str:
-    """The fallback reason code of a gateway error."""
-    return exc.code or "llm_error"
-
-
 def fallback_note(code: str) -> str:
     """The short label shown to people for a fallback reason code."""
     if code in FALLBACK_NOTES:
         return FALLBACK_NOTES[code]
+    if code.endswith("not_configured"):
+        return FALLBACK_NOTES["no_model"]
     if code.startswith("budget"):
         return FALLBACK_NOTES["budget_exceeded"]
     if code.startswith("circuit"):
@@ -194,7 +190,7 @@ def call_model(
             cache_key=req.cache_key() if cacheable else None,
         )
     except (BudgetExceededError, CircuitOpenError, LLMError) as exc:
-        raise ModelUnavailable(fallback_code(exc)) from exc
+        raise ModelUnavailable(exc.code or "llm_error") from exc
     if not (completion.text or "").strip():
         raise ModelUnavailable("llm_empty")
     return completion

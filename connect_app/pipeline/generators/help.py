@@ -45,6 +45,7 @@ def help_text(trigger: str = "@ai") -> str:
         "",
         "Completing a task moves the issue to its done status only when your permissions and the workflow "
         "allow it.",
+        "",
         "Ask for a tone with words like *formal*, *friendly*, *brief* or *apologize*. "
         "I reply in the language you write in.",
     ]

@@ -26,7 +26,7 @@ _COMPLETION_PHRASES = re.compile(
     r"\b(?:please\s+)?(?:mark|set|move|transition|flag)\s+(?:it|this|that|the\s+\w+)?\s*(?:as\s+|to\s+)?"
     r"(?:done|completed?|resolved|finished|closed|fixed)\b|\b(?:please\s+)?(?:close|wrap)\s+(?:it|this|that|the\s+\w+)?"
     r"\s*(?:out|up)\b|\b(?:please\s+)?(?:close|resolve|complete|finish)\s+(?:it|this|that|the\s+\w+)\b|"
-    r"^\W*(?:please\s+)?(?:close|resolve|done)\b",
+    r"^\W*(?:please\s+)?(?:close|resolve|done)\b(?:\s+(?:it|this|that)\b)?",
     re.IGNORECASE,
 )
 _LEADING_FILLER = re.compile(
@@ -37,7 +37,8 @@ _LEADING_FILLER = re.compile(
 _SIGN_OFFS = {"friendly": "Best,", "concise": "Regards,", "apologetic": "With apologies and kind regards,"}
 _STATUS_WORDS = re.compile(r"\b(?:status|update|progress|where|state)\b", re.IGNORECASE)
 _SHORTER = re.compile(
-    r"\b(?:short|shorter|brief|briefer|concise|condense|shorten|too\s+long|kürzer|court|corto)\b", re.IGNORECASE
+    r"\b(?:short|shorter|brief|briefer|concise|condense|shorten|too\s+long|kürzer|court|corto)\b",
+    re.IGNORECASE,
 )
 
 
@@ -108,7 +109,7 @@ def own_words(request: str, *, trigger: str = "@ai") -> str | None:
     """What the requester said was done, with the command words removed ("mark done and note X" -> "X")."""
     text = " ".join((request or "").split())
     if text.lower().startswith(trigger.lower()):
-        text = text[len(trigger):]
+        text = text[len(trigger):].strip()
     text = _COMPLETION_PHRASES.sub(" ", text).strip()
     previous = None
     while previous != text:
@@ -284,7 +285,8 @@ class OfflineWriter:
         words = own_words(req.request, trigger=req.trigger)
         if words:
             lines.append(f"- What was done: {words}")
-        people = human_comments(req.context, req.trigger)[-2:]
+        statements = [c for c in human_comments(req.context, req.trigger) if not gist(c.text).endswith("?")]
+        people = statements[-2:]
         for comment in reversed(people):
             author = comment.author_name or "a comment"
             lines.append(f"- From {author}: {gist(comment.text, trigger=req.trigger)}")

@@ -82,7 +82,9 @@ class InstallKeyFetcher:
             response = self._session.get(url, timeout=self._timeout)
         except requests.Timeout:
             log.warning("install key server timed out for kid %s", kid)
-            raise AuthError(f"install key server timed out after {self._timeout:g} s for kid {kid!r}") from None
+            raise AuthError(
+                f"install key server timed out after {self._timeout:g} s for kid {kid!r}"
+            ) from None
         except requests.RequestException as exc:
             log.warning("install key server unreachable for kid %s: %s", kid, type(exc).__name__)
             raise AuthError(

@@ -282,7 +282,9 @@ def verify_install_rs256(
     if not client_key:
         raise AuthError("the install payload has no clientKey to compare with the JWT iss")
     if claims.get("iss") != client_key:
-        raise AuthError(f"install JWT iss {_show(claims.get('iss'))} is not the payload clientKey {_show(client_key)}")
+        raise AuthError(
+            f"install JWT iss {_show(claims.get('iss'))} is not the payload clientKey {_show(client_key)}"
+        )
     _check_times(claims, leeway, now)
     _check_qsh(claims, method, url, base_url, allow_context_qsh=False)
     return claims
@@ -306,11 +308,10 @@ def _decode_unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     if len(token) > MAX_TOKEN_CHARS:
         raise AuthError(f"the JWT is longer than {MAX_TOKEN_CHARS} characters")
     try:
-        header = pyjwt.get_unverified_header(token)
-        claims = pyjwt.decode(token, options={"verify_signature": False})
+        decoded = pyjwt.decode_complete(token, options={"verify_signature": False})
     except pyjwt.PyJWTError as exc:
         raise AuthError(f"malformed JWT: {_show_exc(exc)}") from exc
-    return header, claims
+    return decoded["header"], decoded["payload"]
 
 
 def _require_alg(header: Mapping[str, Any], expected: str) -> None:
