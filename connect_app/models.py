@@ -198,6 +198,23 @@ class Completion:
     finish_reason: str | None = None
 
 
+@dataclass(frozen=True)
+class CacheHint:
+    """What a cacheable generation is about, so a cache can tell a true repeat from a look-alike.
+
+    The exact cache needs only the key; the semantic cache compares the request text by meaning and
+    then checks these fields (same issue and content, same recipient and tone, same polarity).
+    """
+
+    request: str
+    issue_key: str
+    content_hash: str
+    prompt_version: str
+    tone: str | None = None
+    language: str = "en"
+    recipient: str | None = None
+
+
 @dataclass
 class Draft:
     """What a generator produced, before validation and posting.

@@ -171,3 +171,52 @@ def test_a_worker_killed_mid_job_still_gives_exactly_one_reply(stack):
     time.sleep(2)
     assert len(replies_to(stack, issue, comment["id"])) == 1
     assert reply["properties"]["jira-ai-reply"]["intent"] == "comment_request"
+
+
+def _site_settings(stack):
+    from connect_app.storage.disk import DiskStore
+
+    return DiskStore(stack.data_dir / "app" / "store")
+
+
+def test_resolution_summary_when_the_site_turned_it_on(stack):
+    from connect_app.storage.site_settings import SiteSettingsRepo
+
+    store = _site_settings(stack)
+    repo = SiteSettingsRepo(store)
+    issue = new_issue(stack, "Search results are empty for quoted phrases")
+    stack.sim.add_comment(issue, DANA, "Fixed the tokenizer; quoted phrases now match exact terms.")
+    try:
+        repo.update(stack.tenant_id, {"resolution_summary_on_done": True})
+        stack.sim.transition_issue(issue, "Done", by=DANA)
+        reply = stack.sim.wait_for_comment(
+            issue, lambda c: str((c["properties"].get("jira-ai-reply") or {}).get("request", "")).startswith(
+                "issue_done:"), timeout=30)
+        assert reply["properties"]["jira-ai-reply"]["intent"] == "summary_request"
+        assert issue in reply["text"]
+    finally:
+        repo.update(stack.tenant_id, {"resolution_summary_on_done": False})
+        store.close()
+
+
+def test_resolution_summary_is_off_by_default(stack):
+    issue = new_issue(stack)
+    stack.sim.transition_issue(issue, "Done", by=DANA)
+    stack.sim.wait_idle(10)
+    time.sleep(1.5)
+    assert [c for c in stack.sim.comments(issue) if c["author_type"] == "app"] == []
+
+
+def test_a_job_that_keeps_failing_leaves_one_polite_note(stack):
+    issue = new_issue(stack)
+    stack.sim.faults.add(rf"/rest/api/3/issue/{issue}/comment$", 500, count=3, method="POST")
+    comment = stack.sim.add_comment(issue, DANA, "@ai summarize this")
+    reply = stack.sim.wait_for_comment(
+        issue, lambda c: (c["properties"].get("jira-ai-reply") or {}).get("request") == f"comment:{comment['id']}",
+        timeout=40)
+    marker = reply["properties"]["jira-ai-reply"]
+    assert marker["status"] == "failed"
+    assert reply["text"].startswith("Sorry, I couldn't complete your request")
+    assert "Traceback" not in reply["text"] and "jira_unavailable" in reply["text"]
+    time.sleep(1)
+    assert len(replies_to(stack, issue, comment["id"])) == 1
