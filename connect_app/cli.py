@@ -152,6 +152,30 @@ def cmd_classify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ask(args: argparse.Namespace) -> int:
+    """Classify and draft a reply without Jira; print the facade's result dict as JSON."""
+    from .assistant import JiraAIAssistant
+    from .ops.logging import configure_logging
+
+    settings = _settings()
+    configure_logging(settings.replace(log_level="WARNING"))
+    issue = None
+    if args.issue:
+        try:
+            with open(args.issue, encoding="utf-8") as handle:
+                issue = json.load(handle)
+        except (OSError, ValueError) as exc:
+            print(f"jira-ai: cannot read --issue {args.issue}: {exc}", file=sys.stderr)
+            return 2
+    assistant = JiraAIAssistant(settings)
+    try:
+        result = assistant.process_user_message(args.text, tenant=args.tenant, issue=issue, user=args.user)
+    finally:
+        assistant.close()
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    return 0 if result["success"] else 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the end-to-end demo against the local Jira simulator."""
     from .devtools.demo import run_demo
@@ -178,6 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
     classify = sub.add_parser("classify", help="classify texts (arguments, or one per line on stdin)")
     classify.add_argument("texts", nargs="*")
     classify.set_defaults(func=cmd_classify)
+    ask = sub.add_parser("ask", help="draft a reply without Jira and print the result as JSON")
+    ask.add_argument("text", help="the request, e.g. 'summarize this'")
+    ask.add_argument("--issue", help="a JSON file with the issue's fields (key, summary, description, ...)")
+    ask.add_argument("--tenant", default="local", help="the site id whose budget and caches apply")
+    ask.add_argument("--user", default=None, help="who is asking (display name)")
+    ask.set_defaults(func=cmd_ask)
     demo = sub.add_parser("demo", help="run the end-to-end demo against the local Jira simulator")
     demo.add_argument("--forge", action="store_true", help="go through the Forge door")
     demo.add_argument("--keep-data", action="store_true", help="keep the demo's data directory")

@@ -10,19 +10,28 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from .cache.embedders import build_embedder
+from .cache.exact import ExactCache
+from .errors import JiraError
 from .jira.auth import ConnectJwtAuth
 from .jira.client import JiraClient
 from .jobs.journal import JobJournal
 from .jobs.queue import JobQueue
+from .llm.budget import BudgetGuard
 from .llm.factory import build_provider
 from .llm.manager import ModelManager
+from .llm.prices import PriceTable
 from .models import Tenant
+from .ops.breaker import BreakerRegistry
+from .ops.metrics import Metrics
+from .ops.monitoring import Monitor
 from .pipeline.classify import IntentClassifier, RuleClassifier
 from .pipeline.handlers import build_router
 from .pipeline.process import Pipeline
 from .platform.connect.install_keys import InstallKeyFetcher
 from .settings import Settings
 from .storage.factory import Stores, open_stores
+from .storage.ledger import CostLedger
 from .storage.site_settings import SiteSettingsRepo
 
 log = logging.getLogger(__name__)
@@ -38,70 +47,83 @@ class Services:
     journal: JobJournal
     queue: JobQueue
     install_keys: InstallKeyFetcher
+    prices: PriceTable
+    ledger: CostLedger
+    budget: BudgetGuard
+    breakers: BreakerRegistry
+    metrics: Metrics
+    monitor: Monitor
     manager: ModelManager
     classifier: IntentClassifier
     pipeline: Pipeline
 
     def jira_for(self, tenant: Tenant) -> JiraClient:
         """A Jira client for ``tenant`` whose every call is signed for that site."""
-        return jira_client_for(self.settings, tenant)
+        return jira_client_for(self.settings, tenant, self.breakers)
 
     def close(self) -> None:
         """Release storage handles."""
         self.stores.close()
 
 
-def jira_client_for(settings: Settings, tenant: Tenant) -> JiraClient:
-    """A signed Jira REST client for a site, by the door it came through."""
+def jira_client_for(settings: Settings, tenant: Tenant, breakers: BreakerRegistry | None = None) -> JiraClient:
+    """A signed Jira REST client for a site, by the door it came through, behind the site's breaker."""
+    breaker = breakers.get(f"jira:{tenant.tenant_id}") if breakers is not None else None
     if tenant.door == "connect":
         if not tenant.shared_secret:
-            from .errors import JiraError
-
             raise JiraError("this site has no shared secret (reinstall the app)", code="jira_not_installed")
         auth = ConnectJwtAuth(
-            issuer=settings.app_key,
-            secret=tenant.shared_secret,
-            base_url=tenant.base_url,
+            issuer=settings.app_key, secret=tenant.shared_secret, base_url=tenant.base_url,
             ttl=settings.outbound_jwt_ttl_seconds,
         )
-        return JiraClient(tenant.base_url, auth)
-    from .errors import JiraError
-
+        return JiraClient(tenant.base_url, auth, breaker=breaker)
     raise JiraError(f"unknown door {tenant.door!r} for site", code="jira_unknown_door")
 
 
 def build_services(settings: Settings, *, llm_http_client: Any = None) -> Services:
-    """Open stores and build the queue, the model manager, the classifier and the pipeline."""
+    """Open stores and build the queue, money, caches, breakers, metrics, the model manager and the pipeline.
+
+    Raises ConfigError at start when the configured models are not priced.
+    """
+    prices = PriceTable.load(settings)
+    provider = build_provider(settings, http_client=llm_http_client)
+    if provider is not None:
+        prices.validate_models(settings)
     stores = open_stores(settings)
     site_settings = SiteSettingsRepo(stores.durable)
     journal = JobJournal(stores.durable, heartbeat_ttl=settings.job_lease_seconds)
     queue = JobQueue(settings, journal)
-    provider = build_provider(settings, http_client=llm_http_client)
-    manager = ModelManager(settings, provider, site_settings=site_settings)
-    classifier = IntentClassifier(
-        RuleClassifier(),
-        embeddings=None,
-        llm=manager if manager.available else None,
-        threshold=settings.confidence_threshold,
+    ledger = CostLedger(stores.durable)
+    budget = BudgetGuard(stores.durable, ledger)
+    breakers = BreakerRegistry(stores.durable)
+    metrics = Metrics(stores.durable, max_records=settings.metrics_max_records,
+                      multiproc_dir=settings.prometheus_multiproc_dir)
+    semantic = None
+    if settings.use_embedding_cache and settings.cache_enabled:
+        from .cache.semantic import SemanticCache
+
+        embedder = build_embedder(settings, provider)
+        if embedder is not None:
+            semantic = SemanticCache(stores.cache, embedder, threshold=settings.semantic_threshold,
+                                     ttl_seconds=settings.cache_ttl_seconds)
+    manager = ModelManager(
+        settings, provider, site_settings=site_settings, prices=prices, budget=budget, ledger=ledger,
+        exact_cache=ExactCache(stores.cache, ttl_seconds=settings.cache_ttl_seconds), semantic_cache=semantic,
+        breaker=breakers.get("llm"), metrics=metrics,
     )
+    classifier = IntentClassifier(RuleClassifier(), embeddings=None, llm=manager if manager.available else None,
+                                  threshold=settings.confidence_threshold)
     pipeline = Pipeline(
-        settings=settings,
-        tenants=stores.tenants,
-        site_settings=site_settings,
-        jira_for=lambda tenant: jira_client_for(settings, tenant),
-        gateway=manager,
-        classifier=classifier,
-        router=build_router(),
+        settings=settings, tenants=stores.tenants, site_settings=site_settings,
+        jira_for=lambda tenant: jira_client_for(settings, tenant, breakers), gateway=manager,
+        classifier=classifier, router=build_router(), metrics=metrics,
     )
-    install_keys = InstallKeyFetcher(settings.connect_install_keys_url)
+    monitor = Monitor(metrics, ledger, breakers, queue.depth, settings, site_settings,
+                      pings={"storage": stores.durable.ping, "queue": queue.ping},
+                      soft_pings={"cache": stores.cache.ping})
     return Services(
-        settings=settings,
-        stores=stores,
-        site_settings=site_settings,
-        journal=journal,
-        queue=queue,
-        install_keys=install_keys,
-        manager=manager,
-        classifier=classifier,
-        pipeline=pipeline,
+        settings=settings, stores=stores, site_settings=site_settings, journal=journal, queue=queue,
+        install_keys=InstallKeyFetcher(settings.connect_install_keys_url), prices=prices, ledger=ledger,
+        budget=budget, breakers=breakers, metrics=metrics, monitor=monitor, manager=manager,
+        classifier=classifier, pipeline=pipeline,
     )

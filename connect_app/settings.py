@@ -80,6 +80,8 @@ class Settings:
     forge_jwks_url: str = ATLASSIAN_FORGE_JWKS_URL
     log_level: str = "INFO"
     bind: str = "127.0.0.1:8000"
+    prometheus_multiproc_dir: Path | None = None
+    metrics_token: str | None = None
     web_workers: int = 2
     web_threads: int = 4
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -194,7 +196,7 @@ class Settings:
         out = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.name in ("openai_api_key", "secret_key") and value:
+            if f.name in ("openai_api_key", "secret_key", "metrics_token") and value:
                 value = "***"
             elif f.name == "redis_url" and value:
                 value = re.sub(r"//[^@/]*@", "//***@", value)
@@ -258,6 +260,7 @@ _STR = {
     "LOG_LEVEL": "log_level",
     "BIND": "bind",
     "EMBEDDING_BACKEND": "embedding_backend",
+    "METRICS_TOKEN": "metrics_token",
     "OPENAI_API_KEY": "openai_api_key",
     "OPENAI_API_BASE_URL": "openai_api_base_url",
     "REDIS_URL": "redis_url",
@@ -308,6 +311,8 @@ def _parse(env: Mapping[str, str]) -> dict[str, Any]:
             values[attr] = _bool(name, env[name])
     if env.get("DATA_DIR", "").strip():
         values["data_dir"] = Path(env["DATA_DIR"].strip())
+    if env.get("PROMETHEUS_MULTIPROC_DIR", "").strip():
+        values["prometheus_multiproc_dir"] = Path(env["PROMETHEUS_MULTIPROC_DIR"].strip())
     if env.get("PRICE_TABLE_FILE", "").strip():
         values["price_table_file"] = Path(env["PRICE_TABLE_FILE"].strip())
     if env.get("CONNECT_ALLOWED_HOSTS", "").strip():

@@ -9,6 +9,10 @@ Paths, query parameters and bodies follow Jira's OpenAPI spec (``swagger-v3.v3.j
 ``operationId`` of each call is named in its docstring. Errors become :class:`JiraError` with a stable
 code: ``jira_not_found``, ``jira_forbidden``, ``jira_rate_limited``, ``jira_bad_request``,
 ``jira_unavailable`` (and ``jira_error`` for a reply that is not JSON).
+
+An optional circuit breaker (the site's ``jira:<tenant_id>`` breaker) guards every call: a call
+is refused with :class:`CircuitOpenError` while it is open; 5xx, 429, timeouts and connection
+errors count as failures; any other answer (2xx-4xx) shows Jira is up and counts as a success.
 """
 
 from __future__ import annotations
@@ -16,14 +20,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import requests
 from atlassian.jira import JiraCloud
 from requests.auth import AuthBase
 
-from ..errors import BadRequestError, ConfigError, JiraError
+from ..errors import BadRequestError, CircuitOpenError, ConfigError, JiraError
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +47,23 @@ _HINTS = {
     "jira_bad_request": "Jira rejected the request",
     "jira_unavailable": "Jira is unavailable; try again later",
 }
+
+
+class CallGuard(Protocol):
+    """What the client needs of a circuit breaker (:class:`~connect_app.ops.breaker.CircuitBreaker`)."""
+
+    def before_call(self) -> None:
+        """Raise :class:`CircuitOpenError` to refuse the call."""
+
+    def record_success(self) -> None:
+        """Jira answered."""
+
+    def record_failure(self) -> None:
+        """Jira failed (5xx, 429, timeout, connection error)."""
+
+
+def _is_breaker_failure(status: int) -> bool:
+    return status >= 500 or status == 429
 
 
 class _SessionRetryingJira(JiraCloud):
@@ -84,6 +105,7 @@ class JiraClient:
     ``base_url`` is the site (``https://x.atlassian.net``) or a gateway base (for Forge:
     ``https://api.atlassian.com/ex/jira/{cloudId}``); ``api_prefix`` is appended to it for every
     call. ``max_retries`` bounds the retries on 429/503, each wait capped at ``max_backoff_seconds``.
+    ``breaker`` (optional) guards every call (see the module docstring).
     """
 
     def __init__(
@@ -95,6 +117,7 @@ class JiraClient:
         max_retries: int = 3,
         max_backoff_seconds: float = 30,
         api_prefix: str = "/rest/api/3",
+        breaker: CallGuard | None = None,
     ) -> None:
         if not isinstance(base_url, str) or not base_url.startswith(("https://", "http://")):
             raise ConfigError("Jira base URL must be an absolute http(s) URL, e.g. https://x.atlassian.net")
@@ -106,6 +129,7 @@ class JiraClient:
         self._prefix = "/" + api_prefix.strip("/") if api_prefix.strip("/") else ""
         self._timeout = timeout
         self._max_retries = max_retries
+        self._breaker = breaker
         session = requests.Session()
         session.auth = auth
         self._jira = _SessionRetryingJira(
@@ -250,7 +274,7 @@ class JiraClient:
         """True when Jira answers an authenticated call (for readiness checks)."""
         try:
             self.get_myself()
-        except JiraError as exc:
+        except (JiraError, CircuitOpenError) as exc:
             log.warning("Jira ping to %s failed: %s", self.base_url, exc.code)
             return False
         return True
@@ -310,20 +334,32 @@ class JiraClient:
     ) -> requests.Response:
         full = f"{self._prefix}{path}"
         send = getattr(self._jira, method.lower())  # the library's generic get/post/put/delete
+        breaker = self._breaker
+        if breaker is not None:
+            breaker.before_call()  # CircuitOpenError propagates: the caller retries later
         try:
             response = send(full, data=body, params=params, advanced_mode=True)
         except requests.Timeout:
+            if breaker is not None:
+                breaker.record_failure()
             raise JiraError(
                 f"Jira did not answer {method} {full} within {self._timeout}s; {_HINTS['jira_unavailable']}",
                 code="jira_unavailable",
             ) from None
         except requests.RequestException as exc:
+            if breaker is not None:
+                breaker.record_failure()
             # The exception text can hold the signed URL: report its type only.
             raise JiraError(
                 f"Could not reach Jira for {method} {full} ({type(exc).__name__}); "
                 f"{_HINTS['jira_unavailable']}",
                 code="jira_unavailable",
             ) from None
+        if breaker is not None:
+            if _is_breaker_failure(response.status_code):
+                breaker.record_failure()
+            else:
+                breaker.record_success()
         if response.status_code >= 400:
             raise self._error(method, full, response)
         return response

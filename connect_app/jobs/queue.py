@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from huey import Huey
+from huey.exceptions import RetryTask
 
 from ..models import AiEvent
 from ..settings import Settings
@@ -25,6 +26,7 @@ from .journal import JobJournal
 log = logging.getLogger(__name__)
 
 TASK_NAME = "process_event"
+MAX_WAITS = 12  # waits (open breaker, expired token, unpostable note) that do not use up an attempt
 
 
 class Runner:
@@ -41,6 +43,10 @@ class Runner:
     def is_retryable(self, error: BaseException) -> bool:
         """False for errors that another attempt cannot fix."""
         return True
+
+    def wait_before_retry(self, error: BaseException) -> float | None:
+        """Seconds to wait before trying again without using an attempt (e.g. a breaker is open)."""
+        return None
 
 
 def make_huey(settings: Settings) -> Huey:
@@ -110,27 +116,42 @@ class JobQueue:
         try:
             status = runner.run(event, job_id=job_id, journal=self.journal, final_attempt=remaining == 0)
         except Exception as exc:
+            wait = runner.wait_before_retry(exc)
+            if wait is not None and self._may_wait(job_id):
+                log.warning("job %s waits %.0f s (%s) without using an attempt", job_id, wait,
+                            getattr(exc, "code", type(exc).__name__))
+                self.journal.release(job_id, self.owner)
+                raise RetryTask(delay=wait) from exc
             if remaining > 0 and runner.is_retryable(exc):
-                log.warning(
-                    "job %s attempt failed (%s: %s); %d retries left",
-                    job_id,
-                    type(exc).__name__,
-                    getattr(exc, "code", ""),
-                    remaining,
-                )
+                log.warning("job %s attempt failed (%s: %s); %d retries left", job_id, type(exc).__name__,
+                            getattr(exc, "code", ""), remaining)
                 self.journal.release(job_id, self.owner)
                 raise
-            log.error(
-                "job %s failed for good (%s: %s)", job_id, type(exc).__name__, getattr(exc, "code", exc)
-            )
+            log.error("job %s failed for good (%s: %s)", job_id, type(exc).__name__, getattr(exc, "code", exc))
             try:
                 runner.give_up(event, exc)
-            except Exception:
-                log.exception("job %s: could not leave the failure note", job_id)
+            except Exception as note_error:
+                # The note itself could not be posted (Jira down?): try the whole job again later
+                # rather than drop the request silently.
+                if self._may_wait(job_id):
+                    log.warning("job %s: the failure note could not be posted (%s); trying again later",
+                                job_id, getattr(note_error, "code", type(note_error).__name__))
+                    self.journal.release(job_id, self.owner)
+                    raise RetryTask(delay=self.settings.job_retry_delay_seconds * 8 or 1.0) from note_error
+                log.exception("job %s: could not leave the failure note; giving up", job_id)
             self.journal.finish(job_id)
             return
         log.info("job %s ended: %s", job_id, status)
         self.journal.finish(job_id)
+
+    def _may_wait(self, job_id: str) -> bool:
+        """Count one more wait for this job; False once it has waited ``MAX_WAITS`` times."""
+        record = self.journal.get(job_id)
+        waits = int((record.steps or {}).get("waits", 0)) if record else MAX_WAITS
+        if waits >= MAX_WAITS:
+            return False
+        self.journal.step_done(job_id, "waits", waits + 1)
+        return True
 
     def recover(self, *, queued_after: float = 600.0) -> int:
         """Re-enqueue jobs whose worker died mid-job (or that sat queued too long). Returns the count."""

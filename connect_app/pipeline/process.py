@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..errors import AppError, JiraError, ValidationFailedError
+from ..errors import AppError, CircuitOpenError, JiraError, ValidationFailedError
 from ..jira.client import JiraClient
 from ..models import AiEvent, Classification, Draft, Intent, IssueContext, ReplyOutcome, Tenant
 from ..settings import Settings
@@ -25,6 +25,9 @@ from .router import Router
 from .run import EventLogger, RunContext
 from .validate import validate_reply
 
+if TYPE_CHECKING:
+    from ..ops.metrics import Metrics
+
 log = logging.getLogger(__name__)
 
 FAILURE_REASONS = {
@@ -34,9 +37,11 @@ FAILURE_REASONS = {
     "jira_rate_limited": "Jira asked me to slow down",
     "reply_invalid": "the reply I wrote did not pass my quality checks",
     "storage_error": "my storage was unavailable",
+    "circuit_open": "a service I depend on is recovering from an outage",
+    "jira_forbidden": "Jira did not allow the app to do this",
 }
+CIRCUIT_WAIT_SECONDS = 30.0
 
-StageObserver = Callable[[str, float, bool], None]
 
 
 class SkipEvent(AppError):
@@ -58,7 +63,7 @@ class Pipeline:
         gateway: ModelGateway | None,
         classifier: IntentClassifier,
         router: Router,
-        stage_observer: StageObserver | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         """Collaborators are built once by the composition root and shared by every job."""
         self.settings = settings
@@ -68,7 +73,7 @@ class Pipeline:
         self.gateway = gateway
         self.classifier = classifier
         self.router = router
-        self._stage_observer = stage_observer
+        self.metrics = metrics
 
     # ------------------------------------------------------------------ Runner protocol
     def run(self, event: AiEvent, *, job_id: str, journal: Any, final_attempt: bool) -> str:
@@ -81,8 +86,14 @@ class Pipeline:
             return error.status is None or error.status == 429 or error.status >= 500
         return not isinstance(error, ValidationFailedError | SkipEvent)
 
+    def wait_before_retry(self, error: BaseException) -> float | None:
+        """An open breaker is waited out (its probe comes after the reset timeout), not counted as a try."""
+        return CIRCUIT_WAIT_SECONDS if isinstance(error, CircuitOpenError) else None
+
     def give_up(self, event: AiEvent, error: BaseException) -> None:
         """Leave a short, polite comment saying the request could not be done, and why."""
+        if self.metrics is not None:
+            self.metrics.record_error(getattr(error, "code", "internal_error"))
         if isinstance(error, SkipEvent) or event.kind != "comment":
             return
         if isinstance(error, JiraError) and error.status == 404:
@@ -110,6 +121,22 @@ class Pipeline:
     # ------------------------------------------------------------------ main flow
     def process(self, event: AiEvent, *, job_id: str | None = None, journal: Any = None) -> ReplyOutcome:
         """Answer one event in Jira. Raises on transient failures so the job is retried."""
+        started = time.perf_counter()
+        try:
+            outcome = self._process(event, job_id=job_id, journal=journal)
+        except Exception as exc:
+            if self.metrics is not None:
+                self.metrics.record_pipeline_execution(
+                    intent=None, total_ms=(time.perf_counter() - started) * 1000, success=False,
+                    error_code=getattr(exc, "code", type(exc).__name__))
+            raise
+        if self.metrics is not None and outcome.status == "posted":
+            self.metrics.record_pipeline_execution(
+                intent=outcome.intent, total_ms=(time.perf_counter() - started) * 1000, success=True,
+                stages=outcome.timings_ms)
+        return outcome
+
+    def _process(self, event: AiEvent, *, job_id: str | None, journal: Any) -> ReplyOutcome:
         bound = EventLogger(log, {"site": event.tenant_id, "delivery": event.delivery_id})
         tenant = self.tenants.get(event.tenant_id)
         if tenant is None or not tenant.enabled:
@@ -204,6 +231,14 @@ class Pipeline:
 
     # ------------------------------------------------------------------ stages
     def _classify(self, event: AiEvent, context: IssueContext) -> Classification:
+        started = time.perf_counter()
+        result = self._decide_intent(event, context)
+        if self.metrics is not None:
+            self.metrics.record_classification(result.intent.value, result.confidence, result.source,
+                                               (time.perf_counter() - started) * 1000)
+        return result
+
+    def _decide_intent(self, event: AiEvent, context: IssueContext) -> Classification:
         if event.kind == "issue_done":
             return Classification(
                 intent=Intent.SUMMARY_REQUEST, confidence=1.0, source="event", details={"resolution": True}
@@ -284,8 +319,8 @@ class Pipeline:
         def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
             elapsed = (time.perf_counter() - self.start) * 1000
             self.timings[self.stage] = round(elapsed, 2)
-            if self.pipeline._stage_observer is not None:
-                self.pipeline._stage_observer(self.stage, elapsed, exc_type is None)
+            if self.pipeline.metrics is not None:
+                self.pipeline.metrics.record_stage(self.stage, elapsed, exc_type is None)
 
     def _stage(self, name: str, timings: dict[str, float]) -> Pipeline._Timer:
         return Pipeline._Timer(self, name, timings)

@@ -23,7 +23,7 @@ class SiteSettings:
     alert_percentage: float | None = None
     model: str | None = None
     default_email_tone: str = "formal"
-    semantic_cache: bool = False
+    semantic_cache: bool | None = None  # None: the deployment's USE_EMBEDDING_CACHE decides
     resolution_summary_on_done: bool = False
     enabled_projects: list[str] = field(default_factory=list)
     extra_instructions: str = ""
@@ -39,6 +39,12 @@ class SiteSettings:
     def effective_alert_percentage(self, settings: Settings) -> float:
         """The alert threshold (percent of the limit) for this site."""
         return settings.cost_alert_percentage if self.alert_percentage is None else self.alert_percentage
+
+    def semantic_cache_on(self, settings: Settings) -> bool:
+        """True when this site uses the semantic cache (only possible when the deployment offers it)."""
+        if not settings.use_embedding_cache:
+            return False
+        return settings.use_embedding_cache if self.semantic_cache is None else self.semantic_cache
 
     def effective_model(self, settings: Settings) -> str:
         """The chat model this site uses."""
@@ -89,6 +95,8 @@ def _check(name: str, value: Any, allowed_models: set[str] | None) -> Any:
         if value not in EMAIL_TONES:
             raise BadRequestError(f"default_email_tone must be one of {', '.join(EMAIL_TONES)}")
         return value
+    if name == "semantic_cache" and value is None:
+        return None
     if name in ("semantic_cache", "resolution_summary_on_done"):
         if not isinstance(value, bool):
             raise BadRequestError(f"{name} must be true or false")

@@ -1,16 +1,30 @@
-"""Operations routes: liveness and readiness."""
+"""Operations routes: liveness, readiness and the Prometheus scrape.
+
+The services object (``current_app.extensions["jira_ai"]``) provides ``stores``, ``queue``,
+``manager`` and, from issue 4 on, ``metrics`` (:class:`~connect_app.ops.metrics.Metrics`) and
+``breakers`` (:class:`~connect_app.ops.breaker.BreakerRegistry`); missing ones are skipped.
+"""
 
 from __future__ import annotations
 
+import hmac
 import logging
+from typing import Any
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from ..errors import AuthError, NotFoundError
+from ..ops.breaker import CLOSED, HALF_OPEN, OPEN
+from ..ops.prometheus import SharedStateCollector
 
 log = logging.getLogger(__name__)
 
+LLM_BREAKER = "llm"
+JIRA_BREAKER_PREFIX = "jira:"
+
 
 def build_ops_blueprint() -> Blueprint:
-    """``/healthz`` (the process is alive) and ``/readyz`` (its dependencies answer)."""
+    """``/healthz`` (alive), ``/readyz`` (dependencies answer) and ``/metrics`` (Prometheus)."""
     bp = Blueprint("ops", __name__)
 
     @bp.get("/healthz")
@@ -19,18 +33,90 @@ def build_ops_blueprint() -> Blueprint:
 
     @bp.get("/readyz")
     def readyz():  # type: ignore[no-untyped-def]
+        body, status = readiness(current_app.extensions["jira_ai"])
+        return jsonify(body), status
+
+    @bp.get("/metrics")
+    def metrics():  # type: ignore[no-untyped-def]
         svc = current_app.extensions["jira_ai"]
-        checks: dict[str, str] = {}
-        for name, ping in (("storage", svc.stores.durable.ping), ("cache", svc.stores.cache.ping),
-                           ("queue", svc.queue.ping)):
-            try:
-                ping()
-                checks[name] = "ok"
-            except Exception as exc:
-                log.warning("readiness check %s failed: %s", name, type(exc).__name__)
-                checks[name] = "failing"
-        checks["llm"] = "configured" if svc.manager.available else "offline"
-        ready = all(v != "failing" for v in checks.values())
-        return jsonify(status="ready" if ready else "not_ready", checks=checks), 200 if ready else 503
+        _check_scrape_token(svc)
+        source = getattr(svc, "metrics", None)
+        if source is None:
+            raise NotFoundError("metrics are not enabled in this process")
+        queue = getattr(svc, "queue", None)
+        collector = SharedStateCollector(
+            breakers=getattr(svc, "breakers", None), queue_depth=queue.depth if queue is not None else None
+        )
+        body, content_type = source.exposition([collector], request.headers.get("Accept", ""))
+        return Response(body, status=200, content_type=content_type, headers={"Cache-Control": "no-store"})
 
     return bp
+
+
+def readiness(svc: Any) -> tuple[dict[str, Any], int]:
+    """The readiness report and its HTTP status.
+
+    Storage, the cache store and the queue must answer (else 503, ``not_ready``). An open LLM
+    breaker or open Jira breakers leave the process able to work (the offline provider answers;
+    other sites are fine), so they make it ``degraded`` with 200. Jira breakers are reported as
+    counts only: this route is public and must not list sites.
+    """
+    checks: dict[str, str] = {}
+    stores = getattr(svc, "stores", None)
+    queue = getattr(svc, "queue", None)
+    for name, ping in (
+        ("storage", getattr(getattr(stores, "durable", None), "ping", None)),
+        ("cache", getattr(getattr(stores, "cache", None), "ping", None)),
+        ("queue", getattr(queue, "ping", None)),
+    ):
+        if ping is None:
+            continue
+        try:
+            checks[name] = "ok" if ping() is not False else "failing"
+        except Exception as exc:
+            log.warning("readiness check %s failed: %s", name, type(exc).__name__)
+            checks[name] = "failing"
+    manager = getattr(svc, "manager", None)
+    checks["llm"] = "configured" if manager is not None and manager.available else "offline"
+    breakers = _breaker_report(getattr(svc, "breakers", None))
+    if breakers.get("llm") in (OPEN, HALF_OPEN) and checks["llm"] == "configured":
+        checks["llm"] = "circuit_" + breakers["llm"]
+    if breakers.get("error"):
+        checks["breakers"] = "failing"
+    jira = breakers.get("jira", {})
+    if any(v == "failing" for v in checks.values()):
+        status = "not_ready"
+    elif checks["llm"].startswith("circuit_") or jira.get(OPEN) or jira.get(HALF_OPEN):
+        status = "degraded"
+    else:
+        status = "ready"
+    body = {"status": status, "checks": checks, "breakers": breakers}
+    return body, 503 if status == "not_ready" else 200
+
+
+def _breaker_report(registry: Any) -> dict[str, Any]:
+    if registry is None:
+        return {}
+    try:
+        snapshots = registry.snapshots()
+    except Exception as exc:
+        log.warning("breaker states unavailable: %s", type(exc).__name__)
+        return {"error": type(exc).__name__}
+    report: dict[str, Any] = {"llm": CLOSED, "jira": {CLOSED: 0, OPEN: 0, HALF_OPEN: 0}}
+    for snap in snapshots:
+        if snap["name"] == LLM_BREAKER:
+            report["llm"] = snap["state"]
+        elif snap["name"].startswith(JIRA_BREAKER_PREFIX):
+            report["jira"][snap["state"]] = report["jira"].get(snap["state"], 0) + 1
+    return report
+
+
+def _check_scrape_token(svc: Any) -> None:
+    """When ``METRICS_TOKEN`` is configured, the scrape must send ``Authorization: Bearer <it>``."""
+    token = getattr(getattr(svc, "settings", None), "metrics_token", None)
+    if not token:
+        return
+    sent = request.headers.get("Authorization", "")
+    scheme, _, value = sent.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), str(token).encode()):
+        raise AuthError("the metrics scrape needs the configured bearer token")

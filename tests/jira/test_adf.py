@@ -91,7 +91,17 @@ CASES: list[tuple[str, str, list[dict]]] = [
     (
         "emphasis",
         "**b** *i* ~~s~~ ***both***",
-        [p(t("b", "strong"), t(" "), t("i", "em"), t(" "), t("s", "strike"), t(" "), t("both", "strong", "em"))],
+        [
+            p(
+                t("b", "strong"),
+                t(" "),
+                t("i", "em"),
+                t(" "),
+                t("s", "strike"),
+                t(" "),
+                t("both", "strong", "em"),
+            )
+        ],
     ),
     ("single tilde is text", "~t~", [p(t("~t~"))]),
     ("inline code", "run `make test` now", [p(t("run "), t("make test", "code"), t(" now"))]),
@@ -113,7 +123,11 @@ CASES: list[tuple[str, str, list[dict]]] = [
     ("ftp link becomes text", "[file](ftp://host/f)", [p(t("file"))]),
     ("relative link becomes text", "[x](/browse/ABC-1)", [p(t("x"))]),
     ("javascript link stays literal", "[x](javascript:alert(1))", [p(t("[x](javascript:alert(1))"))]),
-    ("image becomes link", "![diagram](https://e.test/d.png)", [p(t("diagram", link("https://e.test/d.png")))]),
+    (
+        "image becomes link",
+        "![diagram](https://e.test/d.png)",
+        [p(t("diagram", link("https://e.test/d.png")))],
+    ),
     (
         "image without alt shows url",
         "![](https://e.test/d.png)",
@@ -126,7 +140,11 @@ CASES: list[tuple[str, str, list[dict]]] = [
     ("control characters stripped", "a\x00b\x07c\x1b[0m\x7f", [p(t("abc[0m"))]),
     ("CRLF", "a\r\nb\r\n\r\nc", [p(t("a"), BR, t("b")), p(t("c"))]),
     *[
-        (f"heading {level}", "#" * level + " Title", [{"type": "heading", "attrs": {"level": level}, "content": [t("Title")]}])
+        (
+            f"heading {level}",
+            "#" * level + " Title",
+            [{"type": "heading", "attrs": {"level": level}, "content": [t("Title")]}],
+        )
         for level in range(1, 7)
     ],
     ("setext heading", "Title\n===", [{"type": "heading", "attrs": {"level": 1}, "content": [t("Title")]}]),
@@ -155,7 +173,11 @@ CASES: list[tuple[str, str, list[dict]]] = [
                 "content": [
                     li(
                         p(t("a")),
-                        {"type": "orderedList", "attrs": {"order": 1}, "content": [li(p(t("b"))), li(p(t("c")))]},
+                        {
+                            "type": "orderedList",
+                            "attrs": {"order": 1},
+                            "content": [li(p(t("b"))), li(p(t("c")))],
+                        },
                     ),
                     li(p(t("d"))),
                 ],
@@ -174,10 +196,22 @@ CASES: list[tuple[str, str, list[dict]]] = [
         "```python\nprint(1)\n\n```",
         [{"type": "codeBlock", "attrs": {"language": "python"}, "content": [t("print(1)\n")]}],
     ),
-    ("fenced code, info words", "~~~ js extra\nx\n~~~", [{"type": "codeBlock", "attrs": {"language": "js"}, "content": [t("x")]}]),
-    ("indented code", "    indented\n      more", [{"type": "codeBlock", "content": [t("indented\n  more")]}]),
+    (
+        "fenced code, info words",
+        "~~~ js extra\nx\n~~~",
+        [{"type": "codeBlock", "attrs": {"language": "js"}, "content": [t("x")]}],
+    ),
+    (
+        "indented code",
+        "    indented\n      more",
+        [{"type": "codeBlock", "content": [t("indented\n  more")]}],
+    ),
     ("empty code block", "```\n```", [{"type": "codeBlock", "content": []}]),
-    ("code keeps markup", "```\n**not bold** <b>\n```", [{"type": "codeBlock", "content": [t("**not bold** <b>")]}]),
+    (
+        "code keeps markup",
+        "```\n**not bold** <b>\n```",
+        [{"type": "codeBlock", "content": [t("**not bold** <b>")]}],
+    ),
     ("rule", "a\n\n---\n\nb", [p(t("a")), {"type": "rule"}, p(t("b"))]),
     (
         "table",
@@ -194,7 +228,8 @@ CASES: list[tuple[str, str, list[dict]]] = [
                             {
                                 "type": "tableHeader",
                                 "content": [
-                                    p(t("Status")) | {"marks": [{"type": "alignment", "attrs": {"align": "center"}}]}
+                                    p(t("Status"))
+                                    | {"marks": [{"type": "alignment", "attrs": {"align": "center"}}]}
                                 ],
                             },
                         ],
@@ -219,7 +254,9 @@ CASES: list[tuple[str, str, list[dict]]] = [
 ]
 
 
-@pytest.mark.parametrize(("markdown", "expected"), [case[1:] for case in CASES], ids=[case[0] for case in CASES])
+@pytest.mark.parametrize(
+    ("markdown", "expected"), [case[1:] for case in CASES], ids=[case[0] for case in CASES]
+)
 def test_markdown_to_adf_exact(markdown: str, expected: list[dict]) -> None:
     result = markdown_to_adf(markdown)
     assert result == {"type": "doc", "version": 1, "content": expected}
@@ -253,7 +290,10 @@ def test_nested_quotes_are_flattened() -> None:
 
 def test_heading_in_quote_and_list_becomes_bold_paragraph() -> None:
     result = markdown_to_adf("> # Title *x*\n\n- ## Item")
-    assert result["content"][0] == {"type": "blockquote", "content": [p(t("Title ", "strong"), t("x", "strong", "em"))]}
+    assert result["content"][0] == {
+        "type": "blockquote",
+        "content": [p(t("Title ", "strong"), t("x", "strong", "em"))],
+    }
     assert result["content"][1]["content"][0] == li(p(t("Item", "strong")))
     assert_valid(result)
 
@@ -370,7 +410,11 @@ def test_ensure_valid_adf_uses_the_conversion_when_valid() -> None:
 
 
 def test_ensure_valid_adf_falls_back_when_conversion_is_invalid(monkeypatch: pytest.MonkeyPatch) -> None:
-    broken = {"type": "doc", "version": 1, "content": [p(t("x")), {"type": "paragraph", "content": [{"type": "text", "text": ""}]}]}
+    broken = {
+        "type": "doc",
+        "version": 1,
+        "content": [p(t("x")), {"type": "paragraph", "content": [{"type": "text", "text": ""}]}],
+    }
     monkeypatch.setattr(adf, "markdown_to_adf", lambda _markdown: broken)
     assert ensure_valid_adf("**hi**\n\nthere") == plain_text_adf("**hi**\n\nthere")
 
@@ -407,15 +451,28 @@ def test_validator_is_built_once() -> None:
 @pytest.mark.parametrize(
     ("document", "expected_fragment"),
     [
-        ({"type": "doc", "version": 1, "content": [p({"type": "text", "text": ""})]}, "content/0/content/0/text"),
+        (
+            {"type": "doc", "version": 1, "content": [p({"type": "text", "text": ""})]},
+            "content/0/content/0/text",
+        ),
         ({"type": "doc", "version": 1, "content": [p(t("x", "code", "strong"))]}, "is not allowed here"),
         (
-            {"type": "doc", "version": 1, "content": [{"type": "blockquote", "content": [{"type": "blockquote", "content": [p()]}]}]},
+            {
+                "type": "doc",
+                "version": 1,
+                "content": [{"type": "blockquote", "content": [{"type": "blockquote", "content": [p()]}]}],
+            },
             "type 'blockquote' is not allowed here",
         ),
         ({"type": "doc", "content": []}, "'version' is a required property"),
-        ({"type": "doc", "version": 1, "content": [{"type": "bulletList", "content": []}]}, "should be non-empty"),
-        ({"type": "doc", "version": 1, "content": [{"type": "mystery"}]}, "type 'mystery' is not allowed here"),
+        (
+            {"type": "doc", "version": 1, "content": [{"type": "bulletList", "content": []}]},
+            "should be non-empty",
+        ),
+        (
+            {"type": "doc", "version": 1, "content": [{"type": "mystery"}]},
+            "type 'mystery' is not allowed here",
+        ),
         ("not a doc", "is not of type 'object'"),
         (None, "is not of type 'object'"),
     ],
@@ -453,7 +510,12 @@ def _mutations(document: dict) -> list[dict]:
         lambda d: d["content"].append({"type": "bulletList", "content": [p(t("not an item"))]}),
         lambda d: d.pop("version"),
         lambda d: d["content"].append({"type": "heading", "attrs": {"level": 7}, "content": []}),
-        lambda d: d["content"].append({"type": "table", "content": [{"type": "tableRow", "content": [{"type": "tableCell", "content": []}]}]}),
+        lambda d: d["content"].append(
+            {
+                "type": "table",
+                "content": [{"type": "tableRow", "content": [{"type": "tableCell", "content": []}]}],
+            }
+        ),
     ):
         variant = copy.deepcopy(document)
         path_edit(variant)
@@ -538,7 +600,10 @@ JIRA_COMMENT_BODY = {
         {
             "type": "paragraph",
             "content": [
-                {"type": "mention", "attrs": {"id": "712020:abc", "text": "@AI Assistant", "accessLevel": ""}},
+                {
+                    "type": "mention",
+                    "attrs": {"id": "712020:abc", "text": "@AI Assistant", "accessLevel": ""},
+                },
                 {"type": "text", "text": " summarize this, please "},
                 {"type": "emoji", "attrs": {"shortName": ":pray:", "id": "1f64f", "text": "🙏"}},
                 {"type": "hardBreak"},
@@ -565,13 +630,29 @@ JIRA_COMMENT_BODY = {
                 },
             ],
         },
-        {"type": "codeBlock", "attrs": {"language": "java"}, "content": [t("NullPointerException\n  at Foo")]},
+        {
+            "type": "codeBlock",
+            "attrs": {"language": "java"},
+            "content": [t("NullPointerException\n  at Foo")],
+        },
         {"type": "panel", "attrs": {"panelType": "warning"}, "content": [p(t("Customer impact"))]},
         {
             "type": "table",
             "content": [
-                {"type": "tableRow", "content": [{"type": "tableHeader", "content": [p(t("Env"))]}, {"type": "tableHeader", "content": [p(t("Result"))]}]},
-                {"type": "tableRow", "content": [{"type": "tableCell", "content": [p(t("prod"))]}, {"type": "tableCell", "content": [p(t("broken")), p(t("since Monday"))]}]},
+                {
+                    "type": "tableRow",
+                    "content": [
+                        {"type": "tableHeader", "content": [p(t("Env"))]},
+                        {"type": "tableHeader", "content": [p(t("Result"))]},
+                    ],
+                },
+                {
+                    "type": "tableRow",
+                    "content": [
+                        {"type": "tableCell", "content": [p(t("prod"))]},
+                        {"type": "tableCell", "content": [p(t("broken")), p(t("since Monday"))]},
+                    ],
+                },
             ],
         },
         {"type": "blockquote", "content": [p(t("quoted line")), p(t("second"))]},
@@ -643,12 +724,30 @@ def test_adf_to_text_on_a_realistic_comment() -> None:
         ({"type": "blockCard", "attrs": {"url": "https://e.test"}}, "https://e.test"),
         ({"type": "inlineCard", "attrs": {"data": {"url": "https://d.test"}}}, "https://d.test"),
         ({"type": "date", "attrs": {"timestamp": "not a number"}}, "not a number"),
-        ({"type": "mediaGroup", "content": [{"type": "media"}, {"type": "media"}]}, "[attachment]\n[attachment]"),
+        (
+            {"type": "mediaGroup", "content": [{"type": "media"}, {"type": "media"}]},
+            "[attachment]\n[attachment]",
+        ),
         ({"type": "orderedList", "attrs": {"order": "x"}, "content": [li(p(t("a")))]}, "1. a"),
         ({"type": "bulletList", "content": [li()]}, "-"),
         ({"type": "futureNode", "content": [p(t("inside")), p(t("unknown"))]}, "inside\n\nunknown"),
-        ({"type": "layoutSection", "content": [{"type": "layoutColumn", "content": [p(t("left"))]}, {"type": "layoutColumn", "content": [p(t("right"))]}]}, "left\n\nright"),
-        ({"type": "paragraph", "content": [t("a"), {"type": "text"}, {"type": "text", "text": 5}, "raw", t("b")]}, "arawb"),
+        (
+            {
+                "type": "layoutSection",
+                "content": [
+                    {"type": "layoutColumn", "content": [p(t("left"))]},
+                    {"type": "layoutColumn", "content": [p(t("right"))]},
+                ],
+            },
+            "left\n\nright",
+        ),
+        (
+            {
+                "type": "paragraph",
+                "content": [t("a"), {"type": "text"}, {"type": "text", "text": 5}, "raw", t("b")],
+            },
+            "arawb",
+        ),
         ({"content": {"type": "text", "text": "dict content"}}, "dict content"),
         ([p(t("list")), p(t("of blocks"))], "list\n\nof blocks"),
         ({"type": "codeBlock"}, "```\n\n```"),
@@ -660,8 +759,21 @@ def test_adf_to_text_nodes(node: Any, expected: str) -> None:
 
 @pytest.mark.parametrize(
     "garbage",
-    [None, "", 42, 3.5, True, [], [1, None, "x"], {}, {"type": 5}, {"type": "doc", "content": "nope"},
-     {"type": "doc", "content": [None, 7, [], {"type": None}]}, {"type": "text", "text": None}, object()],
+    [
+        None,
+        "",
+        42,
+        3.5,
+        True,
+        [],
+        [1, None, "x"],
+        {},
+        {"type": 5},
+        {"type": "doc", "content": "nope"},
+        {"type": "doc", "content": [None, 7, [], {"type": None}]},
+        {"type": "text", "text": None},
+        object(),
+    ],
 )
 def test_adf_to_text_never_raises_on_garbage(garbage: Any) -> None:
     assert isinstance(adf_to_text(garbage), str)
@@ -683,5 +795,7 @@ def test_adf_to_text_survives_deep_nesting_and_cycles() -> None:
 
 
 def test_round_trip_keeps_the_words() -> None:
-    markdown = "# Plan\n\n1. **Fix** the `parser`\n2. Ship [it](https://e.test)\n\n| k | v |\n|---|---|\n| x | y |"
+    markdown = (
+        "# Plan\n\n1. **Fix** the `parser`\n2. Ship [it](https://e.test)\n\n| k | v |\n|---|---|\n| x | y |"
+    )
     assert words(markdown) - {"https", "e", "test"} <= words(adf_to_text(markdown_to_adf(markdown)))

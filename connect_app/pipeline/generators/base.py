@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from ...errors import BudgetExceededError, CircuitOpenError, LLMError
-from ...models import Classification, Completion, Draft, Intent, IssueContext
+from ...models import CacheHint, Classification, Completion, Draft, Intent, IssueContext
 from .. import prompts
+from .email_format import guess_recipient
 
 
 @runtime_checkable
@@ -30,8 +32,13 @@ class ModelGateway(Protocol):
         schema_name: str = "result",
         model: str | None = None,
         cache_key: str | None = None,
+        cache_hint: CacheHint | None = None,
     ) -> Completion:
-        """One completion; raises BudgetExceededError, CircuitOpenError or LLMError when it cannot."""
+        """One completion; raises BudgetExceededError, CircuitOpenError or LLMError when it cannot.
+
+        ``cache_key`` (exact cache) and ``cache_hint`` (semantic cache) are given only for
+        read-only generations whose answer may be reused.
+        """
 
 
 FALLBACK_NOTES: dict[str, str] = {
@@ -135,6 +142,28 @@ class GenerationRequest:
             prompts.clean_extra_instructions(self.extra_instructions),
         )
 
+    def cache_hint(self) -> CacheHint:
+        """What the semantic cache compares to tell a true repeat of this request from a look-alike.
+
+        ``request`` keeps its case (names matter to the guard), whitespace collapsed. ``content_hash``
+        covers everything besides the request that the answer depends on: the issue content and,
+        when present, the site's extra instructions and the refinement target.
+        """
+        content = self.context.content_hash()
+        extra = prompts.clean_extra_instructions(self.extra_instructions)
+        if extra or self.refine:
+            material = "\n".join((content, "refine" if self.refine else "new", extra))
+            content = hashlib.sha256(material.encode()).hexdigest()[:32]
+        return CacheHint(
+            request=" ".join((self.request or "").split()),
+            issue_key=self.context.key,
+            content_hash=content,
+            prompt_version=self.prompt_version,
+            tone=self.effective_tone,
+            language=self.language,
+            recipient=guess_recipient(self.request),
+        )
+
     def messages(self, facts: dict[str, Any] | None = None) -> list[dict[str, str]]:
         """The chat messages for this request."""
         return prompts.build_messages(
@@ -188,6 +217,7 @@ def call_model(
             messages=messages,
             max_tokens=req.max_tokens or DEFAULT_MAX_TOKENS.get(req.intent),
             cache_key=req.cache_key() if cacheable else None,
+            cache_hint=req.cache_hint() if cacheable else None,
         )
     except (BudgetExceededError, CircuitOpenError, LLMError) as exc:
         raise ModelUnavailable(exc.code or "llm_error") from exc
