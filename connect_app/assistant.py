@@ -41,8 +41,14 @@ class JiraAIAssistant:
         return self._services
 
     # ------------------------------------------------------------------ the main call
-    def process_user_message(self, message: str, *, tenant: str = "local", issue: dict[str, Any] | None = None,
-                             user: str | None = None) -> dict[str, Any]:
+    def process_user_message(
+        self,
+        message: str,
+        *,
+        tenant: str = "local",
+        issue: dict[str, Any] | None = None,
+        user: str | None = None,
+    ) -> dict[str, Any]:
         """Classify and draft a reply to ``message`` about ``issue`` (a dict of fields); nothing is posted.
 
         Returns ``success``, ``intent``, ``confidence``, ``content`` (Markdown), ``cost_usd``, ``cached``,
@@ -50,8 +56,15 @@ class JiraAIAssistant:
         ``model``, ``latency_ms``).
         """
         started = time.perf_counter()
-        result: dict[str, Any] = {"success": False, "intent": None, "confidence": 0.0, "content": "",
-                                  "cost_usd": 0.0, "cached": False, "error": None}
+        result: dict[str, Any] = {
+            "success": False,
+            "intent": None,
+            "confidence": 0.0,
+            "content": "",
+            "cost_usd": 0.0,
+            "cached": False,
+            "error": None,
+        }
         try:
             text = _check_message(message)
             site = _check_tenant(tenant)
@@ -67,10 +80,18 @@ class JiraAIAssistant:
             result.update(error=exc.code, message=exc.message)
             return _finish(result, started)
         result.update(
-            success=True, intent=classification.intent.value, confidence=round(classification.confidence, 3),
-            content=reply.markdown, cost_usd=draft.cost_micros / 1_000_000, cached=draft.cached,
-            subject=draft.subject, offline=draft.offline, note=draft.note, source=classification.source,
-            model=draft.model, warnings=reply.warnings,
+            success=True,
+            intent=classification.intent.value,
+            confidence=round(classification.confidence, 3),
+            content=reply.markdown,
+            cost_usd=draft.cost_micros / 1_000_000,
+            cached=draft.cached,
+            subject=draft.subject,
+            offline=draft.offline,
+            note=draft.note,
+            source=classification.source,
+            model=draft.model,
+            warnings=reply.warnings,
         )
         return _finish(result, started)
 
@@ -90,8 +111,11 @@ class JiraAIAssistant:
     def get_pipeline_stats(self) -> dict[str, Any]:
         """Counters of this process's pipeline, the shared cache statistics and the queue depth."""
         metrics = self.services.metrics
-        return {"stats": metrics.get_stats(), "cache": metrics.get_cache_stats(),
-                "queue_depth": self.services.queue.depth()}
+        return {
+            "stats": metrics.get_stats(),
+            "cache": metrics.get_cache_stats(),
+            "queue_depth": self.services.queue.depth(),
+        }
 
     def validate_configuration(self) -> dict[str, Any]:
         """Whether the configuration is valid, what is wrong, and the effective (redacted) settings."""
@@ -100,7 +124,10 @@ class JiraAIAssistant:
             try:
                 settings = Settings.from_env()
             except AppError as exc:
-                return {"valid": False, "problems": exc.message.removeprefix("invalid configuration: ").split("; ")}
+                return {
+                    "valid": False,
+                    "problems": exc.message.removeprefix("invalid configuration: ").split("; "),
+                }
         problems = settings.problems()
         return {"valid": not problems, "problems": problems, "settings": settings.redacted()}
 

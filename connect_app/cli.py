@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from .errors import ConfigError
 from .settings import Settings
@@ -67,34 +68,31 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def gunicorn_command(settings: Settings, *, bind: str | None = None) -> list[str]:
-    """The gunicorn command line serving ``connect_app:create_app()``."""
-    return [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--bind",
-        bind or settings.bind,
-        "--workers",
-        str(settings.web_workers),
-        "--threads",
-        str(settings.web_threads),
-        "--timeout",
-        "30",
-        "--graceful-timeout",
-        "20",
-        "--no-control-socket",
-        "--access-logfile",
-        "-",
-        "connect_app:create_app()",
-    ]
+    """The gunicorn command line serving ``connect_app:create_app()`` with our config module."""
+    return [sys.executable, "-m", "gunicorn", "-c", "python:connect_app.gunicorn_conf", "--bind",
+            bind or settings.bind, "connect_app:create_app()"]
+
+
+def multiprocess_env(settings: Settings) -> dict[str, str]:
+    """Environment additions so web and job workers share one Prometheus multiprocess directory.
+
+    The directory (``PROMETHEUS_MULTIPROC_DIR``, default ``DATA_DIR/prometheus``) is wiped here, once,
+    before any of the processes that write to it start.
+    """
+    from .ops.prometheus import wipe_directory
+
+    directory = settings.prometheus_multiproc_dir or (settings.data_dir / "prometheus")
+    wipe_directory(directory)
+    return {"PROMETHEUS_MULTIPROC_DIR": str(Path(directory).resolve())}
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run web (gunicorn) and worker together: the embedded, one-machine mode."""
     settings = _settings()
+    env = Settings.child_environment(multiprocess_env(settings))
     children = [
-        subprocess.Popen([sys.executable, "-m", "connect_app.cli", "worker"]),
-        subprocess.Popen(gunicorn_command(settings, bind=args.bind)),
+        subprocess.Popen([sys.executable, "-m", "connect_app.cli", "worker"], env=env),
+        subprocess.Popen(gunicorn_command(settings, bind=args.bind), env=env),
     ]
     print(
         f"jira-ai: serving {settings.app_base_url} on {args.bind or settings.bind} with a job worker",
@@ -123,32 +121,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_classify(args: argparse.Namespace) -> int:
     """Print one JSON line per text: its intent, confidence and which stage decided."""
-    from .llm.factory import build_provider
-    from .llm.manager import ModelManager
-    from .pipeline.classify import IntentClassifier, RuleClassifier
+    from .services import build_services
 
     settings = _settings()
-    manager = ModelManager(settings, build_provider(settings))
-    classifier = IntentClassifier(
-        RuleClassifier(),
-        embeddings=None,
-        llm=manager if manager.available else None,
-        threshold=settings.confidence_threshold,
-    )
-    texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
-    for text in texts:
-        result = classifier.classify(text)
-        print(
-            json.dumps(
-                {
-                    "text": text,
-                    "intent": result.intent.value,
-                    "confidence": round(result.confidence, 3),
-                    "source": result.source,
-                },
-                ensure_ascii=False,
-            )
-        )
+    services = build_services(settings)  # the same classifier, budget and ledger as a real request
+    try:
+        texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+        for text in texts:
+            result = services.classifier.classify(text)
+            line = {"text": text, "intent": result.intent.value, "confidence": round(result.confidence, 3),
+                    "source": result.source}
+            print(json.dumps(line, ensure_ascii=False))
+    finally:
+        services.close()
     return 0
 
 

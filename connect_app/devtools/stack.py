@@ -92,6 +92,7 @@ class LocalStack:
                 "BIND": f"127.0.0.1:{self.port}",
                 "WEB_WORKERS": str(self.web_workers),
                 "PYTHONUNBUFFERED": "1",
+                "PROMETHEUS_MULTIPROC_DIR": str(self.data_dir / "prometheus"),
             }
         )
         if self.llm is not None:
@@ -114,6 +115,7 @@ class LocalStack:
         from .jira_sim import JiraSimulator
 
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "prometheus").mkdir(parents=True, exist_ok=True)
         self.sim = JiraSimulator()
         self.sim.start()
         if self.llm_mode == "fake":

@@ -118,24 +118,38 @@ class JobQueue:
         except Exception as exc:
             wait = runner.wait_before_retry(exc)
             if wait is not None and self._may_wait(job_id):
-                log.warning("job %s waits %.0f s (%s) without using an attempt", job_id, wait,
-                            getattr(exc, "code", type(exc).__name__))
+                log.warning(
+                    "job %s waits %.0f s (%s) without using an attempt",
+                    job_id,
+                    wait,
+                    getattr(exc, "code", type(exc).__name__),
+                )
                 self.journal.release(job_id, self.owner)
                 raise RetryTask(delay=wait) from exc
             if remaining > 0 and runner.is_retryable(exc):
-                log.warning("job %s attempt failed (%s: %s); %d retries left", job_id, type(exc).__name__,
-                            getattr(exc, "code", ""), remaining)
+                log.warning(
+                    "job %s attempt failed (%s: %s); %d retries left",
+                    job_id,
+                    type(exc).__name__,
+                    getattr(exc, "code", ""),
+                    remaining,
+                )
                 self.journal.release(job_id, self.owner)
                 raise
-            log.error("job %s failed for good (%s: %s)", job_id, type(exc).__name__, getattr(exc, "code", exc))
+            log.error(
+                "job %s failed for good (%s: %s)", job_id, type(exc).__name__, getattr(exc, "code", exc)
+            )
             try:
                 runner.give_up(event, exc)
             except Exception as note_error:
                 # The note itself could not be posted (Jira down?): try the whole job again later
                 # rather than drop the request silently.
                 if self._may_wait(job_id):
-                    log.warning("job %s: the failure note could not be posted (%s); trying again later",
-                                job_id, getattr(note_error, "code", type(note_error).__name__))
+                    log.warning(
+                        "job %s: the failure note could not be posted (%s); trying again later",
+                        job_id,
+                        getattr(note_error, "code", type(note_error).__name__),
+                    )
                     self.journal.release(job_id, self.owner)
                     raise RetryTask(delay=self.settings.job_retry_delay_seconds * 8 or 1.0) from note_error
                 log.exception("job %s: could not leave the failure note; giving up", job_id)

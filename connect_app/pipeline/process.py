@@ -43,7 +43,6 @@ FAILURE_REASONS = {
 CIRCUIT_WAIT_SECONDS = 30.0
 
 
-
 class SkipEvent(AppError):
     """The event needs no reply after all (site gone, project disabled, already answered)."""
 
@@ -127,13 +126,19 @@ class Pipeline:
         except Exception as exc:
             if self.metrics is not None:
                 self.metrics.record_pipeline_execution(
-                    intent=None, total_ms=(time.perf_counter() - started) * 1000, success=False,
-                    error_code=getattr(exc, "code", type(exc).__name__))
+                    intent=None,
+                    total_ms=(time.perf_counter() - started) * 1000,
+                    success=False,
+                    error_code=getattr(exc, "code", type(exc).__name__),
+                )
             raise
         if self.metrics is not None and outcome.status == "posted":
             self.metrics.record_pipeline_execution(
-                intent=outcome.intent, total_ms=(time.perf_counter() - started) * 1000, success=True,
-                stages=outcome.timings_ms)
+                intent=outcome.intent,
+                total_ms=(time.perf_counter() - started) * 1000,
+                success=True,
+                stages=outcome.timings_ms,
+            )
         return outcome
 
     def _process(self, event: AiEvent, *, job_id: str | None, journal: Any) -> ReplyOutcome:
@@ -234,8 +239,9 @@ class Pipeline:
         started = time.perf_counter()
         result = self._decide_intent(event, context)
         if self.metrics is not None:
-            self.metrics.record_classification(result.intent.value, result.confidence, result.source,
-                                               (time.perf_counter() - started) * 1000)
+            self.metrics.record_classification(
+                result.intent.value, result.confidence, result.source, (time.perf_counter() - started) * 1000
+            )
         return result
 
     def _decide_intent(self, event: AiEvent, context: IssueContext) -> Classification:

@@ -220,3 +220,19 @@ def test_a_job_that_keeps_failing_leaves_one_polite_note(stack):
     assert "Traceback" not in reply["text"] and "jira_unavailable" in reply["text"]
     time.sleep(1)
     assert len(replies_to(stack, issue, comment["id"])) == 1
+
+
+def test_metrics_and_readiness_see_what_the_workers_did(stack):
+    issue = new_issue(stack)
+    ask(stack, issue, "@ai summarize this")
+    deadline = time.monotonic() + 10  # the worker records the request just after posting the reply
+    total = 0.0
+    while time.monotonic() < deadline and total < 1:
+        text = requests.get(stack.app_url + "/metrics", timeout=10).text
+        total = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                    if line.startswith("jira_ai_requests_total{"))
+        time.sleep(0.2)
+    assert total >= 1, text[:2000]
+    assert "jira_ai_stage_seconds_bucket" in text and "jira_ai_llm_calls_total" in text
+    ready = requests.get(stack.app_url + "/readyz", timeout=10).json()
+    assert ready["status"] in ("ready", "degraded") and ready["checks"]["storage"] == "ok"
