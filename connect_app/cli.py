@@ -61,6 +61,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     configure_logging(settings)
     services = build_services(settings)
     try:
+        services.warm_up()
         services.queue.run_worker(services.pipeline, workers=args.workers)
     finally:
         services.close()

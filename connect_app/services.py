@@ -61,6 +61,13 @@ class Services:
         """A Jira client for ``tenant`` whose every call is signed for that site."""
         return jira_client_for(self.settings, tenant, self.breakers)
 
+    def warm_up(self) -> None:
+        """Load what would otherwise make the first job slow (the local embedding model: seconds)."""
+        semantic = self.manager.semantic_cache
+        embedder = getattr(semantic, "embedder", None)
+        if embedder is not None and hasattr(embedder, "load"):
+            embedder.load()
+
     def close(self) -> None:
         """Release storage handles."""
         self.stores.close()

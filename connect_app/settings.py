@@ -59,7 +59,8 @@ class Settings:
     cache_size_limit_mb: int = 256
     use_embedding_cache: bool = False
     embedding_backend: str = "auto"
-    semantic_threshold: float = 0.90
+    semantic_threshold: float = 0.85
+    embedding_model: str | None = None
     confidence_threshold: float = 0.7
     environment: str = "dev"
     debug_mode: bool = False
@@ -136,6 +137,9 @@ class Settings:
             out.append("COST_ALERT_PERCENTAGE must be above 0 and at most 100")
         if not 0 < self.confidence_threshold <= 1:
             out.append("CONFIDENCE_THRESHOLD must be above 0 and at most 1")
+        if self.embedding_backend not in ("auto", "provider", "local", "hashing"):
+            out.append("EMBEDDING_BACKEND must be auto, provider, local or hashing, not "
+                       f"{self.embedding_backend!r}")
         if not 0 < self.semantic_threshold <= 1:
             out.append("SEMANTIC_THRESHOLD must be above 0 and at most 1")
         if self.environment not in ENVIRONMENTS:
@@ -267,6 +271,7 @@ _STR = {
     "LOG_LEVEL": "log_level",
     "BIND": "bind",
     "EMBEDDING_BACKEND": "embedding_backend",
+    "EMBEDDING_MODEL": "embedding_model",
     "METRICS_TOKEN": "metrics_token",
     "OPENAI_API_KEY": "openai_api_key",
     "OPENAI_API_BASE_URL": "openai_api_base_url",

@@ -296,5 +296,5 @@ def build_embedder(settings: Settings, provider: LLMProvider | None) -> Embedder
     """The semantic cache's embedder per settings, or None when ``USE_EMBEDDING_CACHE`` is off."""
     if not settings.use_embedding_cache:
         return None
-    model = getattr(settings, "embedding_model", None)  # a setting the lead may add (Azure deployments)
+    model = settings.embedding_model  # EMBEDDING_MODEL: an Azure embeddings deployment, for example
     return make_embedder(settings.embedding_backend, provider=provider, model=model)

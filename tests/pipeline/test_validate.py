@@ -215,14 +215,15 @@ def test_foreign_words_that_look_rude_in_english_are_fine():
 
 
 @pytest.mark.parametrize("md", ["-" * 12000, "`" * 12000, "@ai\n" * 3000, "{" * 12000, "[your " * 2000])
-def test_pathological_input_is_fast(md):
-    import contextlib
-    import time
-
-    start = time.perf_counter()
-    with contextlib.suppress(ValidationFailedError):
-        validate_reply(draft(md))
-    assert time.perf_counter() - start < 1.0
+def test_pathological_input_completes(md):
+    # How fast it completes is measured by `make bench` (validate_pathological); here: it ends, and
+    # either validates or refuses with a typed error.
+    try:
+        reply = validate_reply(draft(md))
+    except ValidationFailedError as exc:
+        assert exc.code.startswith("reply_")
+    else:
+        assert reply.adf["type"] == "doc"
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
