@@ -24,6 +24,9 @@ serve: $(STAMP)  ## web + worker on embedded defaults (diskcache + SQLite queue 
 worker: $(STAMP)
 	$(BIN)/jira-ai worker
 
+bench: $(STAMP)  ## benchmarks with the machine they ran on; report in bench-results/report.md
+	$(BIN)/python -m bench.run
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
