@@ -28,14 +28,24 @@ def run(quick: bool) -> dict[str, Any]:
 def markdown(results: dict[str, Any]) -> str:
     """The report."""
     out = ["# Benchmark report", "", "```", cache_bench.format_report(results["cache"]), "```", ""]
-    out += ["## Dollars saved end to end (real facade, manager, ledger; fake LLM; gpt-4o-mini prices)", "",
-            "| setup | requests | model calls | exact hits | semantic hits | spent $ | saved vs no cache |",
-            "|---|---|---|---|---|---|---|"]
+    out += [
+        "## Dollars saved end to end (real facade, manager, ledger; fake LLM; gpt-4o-mini prices)",
+        "",
+        "| setup | requests | model calls | exact hits | semantic hits | spent $ | saved vs no cache |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, row in results["end_to_end_savings"].items():
-        out.append(f"| {name} | {row['requests']} | {row['model_calls']} | {row['exact_hits']} | "
-                   f"{row['semantic_hits']} | {row['spent_usd']:.4f} | {row['saved_vs_no_cache_percent']:.1f}% |")
-    out += ["", "## Reply validation (Markdown → ADF → schema) on hostile inputs", "",
-            "| input | ms |", "|---|---|"]
+        out.append(
+            f"| {name} | {row['requests']} | {row['model_calls']} | {row['exact_hits']} | "
+            f"{row['semantic_hits']} | {row['spent_usd']:.4f} | {row['saved_vs_no_cache_percent']:.1f}% |"
+        )
+    out += [
+        "",
+        "## Reply validation (Markdown → ADF → schema) on hostile inputs",
+        "",
+        "| input | ms |",
+        "|---|---|",
+    ]
     for name, ms in results["validate"].items():
         out.append(f"| {name} | {ms:.1f} |")
     out += ["", f"Total runtime {results['runtime_s']} s."]

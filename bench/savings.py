@@ -20,20 +20,30 @@ from connect_app.settings import Settings
 def _issue(meaning: str) -> dict[str, Any]:
     _tenant, key, content, _intent, _group = meaning.split("|")
     number = key.split("-")[1]
-    return {"key": key, "summary": f"Customer-reported problem number {number}",
-            "description": f"Details of the problem ({content}). Several customers are affected; "
-                           "the team is investigating and will post updates here.",
-            "status": "In Progress", "assignee": "Dana Whitfield"}
+    return {
+        "key": key,
+        "summary": f"Customer-reported problem number {number}",
+        "description": f"Details of the problem ({content}). Several customers are affected; "
+        "the team is investigating and will post updates here.",
+        "status": "In Progress",
+        "assignee": "Dana Whitfield",
+    }
 
 
 def replay(requests: int, *, cache: bool, semantic: str | None, llm_url: str) -> dict[str, Any]:
     """Replay the mix with one cache configuration; returns spend, calls and hits from the ledger."""
     mix = load_mix(requests)
     with tempfile.TemporaryDirectory(prefix="jira-ai-bench-") as data:
-        env = {"DATA_DIR": data, "OPENAI_API_KEY": "sk-bench-fake-000000000000", "OPENAI_API_BASE_URL": llm_url,
-               "CACHE_ENABLED": "true" if cache else "false", "MAX_DAILY_COST_USD": "1000",
-               "USE_EMBEDDING_CACHE": "true" if semantic else "false", "EMBEDDING_BACKEND": semantic or "auto",
-               "SECRET_KEY": "bench-secret-key-0123456789"}
+        env = {
+            "DATA_DIR": data,
+            "OPENAI_API_KEY": "sk-bench-fake-000000000000",
+            "OPENAI_API_BASE_URL": llm_url,
+            "CACHE_ENABLED": "true" if cache else "false",
+            "MAX_DAILY_COST_USD": "1000",
+            "USE_EMBEDDING_CACHE": "true" if semantic else "false",
+            "EMBEDDING_BACKEND": semantic or "auto",
+            "SECRET_KEY": "bench-secret-key-0123456789",
+        }
         assistant = JiraAIAssistant(Settings.from_env(env, env_file=None))
         try:
             assistant.services.warm_up()
@@ -61,7 +71,9 @@ def bench_end_to_end_savings(requests: int = 300) -> dict[str, dict[str, Any]]:
         runs = {
             "no cache": replay(requests, cache=False, semantic=None, llm_url=llm.base_url),
             "exact cache": replay(requests, cache=True, semantic=None, llm_url=llm.base_url),
-            f"exact + semantic ({semantic})": replay(requests, cache=True, semantic=semantic, llm_url=llm.base_url),
+            f"exact + semantic ({semantic})": replay(
+                requests, cache=True, semantic=semantic, llm_url=llm.base_url
+            ),
         }
     baseline = runs["no cache"]["spent_usd"] or 1e-12
     for run in runs.values():

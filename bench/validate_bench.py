@@ -15,8 +15,10 @@ INPUTS = {
     "3k '@ai' lines": "@ai\n" * 3000,
     "12k braces": "{" * 12000,
     "2k '[your '": "[your " * 2000,
-    "realistic 4 KB summary": ("**Current state**\n\n- Status: In Progress\n- Assignee: Dana\n\n"
-                               + "A paragraph with *emphasis*, `code` and a [link](https://example.com). " * 50),
+    "realistic 4 KB summary": (
+        "**Current state**\n\n- Status: In Progress\n- Assignee: Dana\n\n"
+        + "A paragraph with *emphasis*, `code` and a [link](https://example.com). " * 50
+    ),
     "12k chars of nested lists": "".join(f"{'  ' * (i % 6)}- item {i}\n" for i in range(800)),
 }
 
