@@ -220,7 +220,10 @@ class Pipeline:
             text=text,
             source="api",
         )
-        classification = self.classifier.classify(text, tenant_id=tenant.tenant_id)
+        started = time.perf_counter()
+        timings: dict[str, float] = {}
+        with self._stage("classify", timings):
+            classification = self._classify(event, context)
         run = RunContext(
             settings=self.settings,
             event=event,
@@ -231,7 +234,13 @@ class Pipeline:
             gateway=self.gateway,
             jira=None,
         )
-        draft = self.router.handler_for(classification.intent)(run)
+        with self._stage("generate", timings):
+            draft = self.router.handler_for(classification.intent)(run)
+        if self.metrics is not None:
+            self.metrics.record_pipeline_execution(
+                intent=classification.intent.value, total_ms=(time.perf_counter() - started) * 1000,
+                success=True, stages=timings,
+            )
         return classification, draft
 
     # ------------------------------------------------------------------ stages
