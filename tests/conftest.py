@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import jwt as pyjwt
 import pytest
@@ -12,6 +13,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from connect_app.settings import Settings
 
+# Atlassian's specs live in ../shared/specs beside the checkout (CI clones with shared/ beside it).
+SHARED_SPECS = Path(__file__).resolve().parents[1].parent / "shared" / "specs"
 APP_URL = "https://jira-ai.test"
 SITE_URL = "https://acme.atlassian.net"
 KEYS_URL = "https://keys.test/connect"

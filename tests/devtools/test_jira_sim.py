@@ -25,8 +25,9 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 from connect_app.devtools.jira_sim import JiraSimulator
 from connect_app.platform.connect.jwt import encode_hs256, query_string_hash
+from tests.conftest import SHARED_SPECS
 
-SPEC_PATH = Path("/work/shared/specs/jira-openapi/swagger-v3.v3.json")
+SPEC_PATH = SHARED_SPECS / "jira-openapi" / "swagger-v3.v3.json"
 APP_KEY = "sim-test-app"
 ADF_HELLO = {"type": "doc", "version": 1,
              "content": [{"type": "paragraph", "content": [{"type": "text", "text": "Hello from the app"}]}]}

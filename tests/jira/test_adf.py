@@ -30,9 +30,10 @@ from connect_app.jira.adf import (
     validate_adf,
 )
 from connect_app.jira.adf_from_markdown import MAX_LIST_DEPTH
+from tests.conftest import SHARED_SPECS
 
 PACKAGED_SCHEMA = Path(adf.__file__).parents[1] / "specs" / "adf-full.json"
-SHARED_SCHEMA = Path("/work/shared/specs/adf/full.json")
+SHARED_SCHEMA = SHARED_SPECS / "adf" / "full.json"
 
 
 # --- tiny literal helpers for the expectation table -----------------------------------------------------

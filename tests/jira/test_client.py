@@ -5,9 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import re
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -19,14 +17,11 @@ from requests.auth import AuthBase
 
 from connect_app.errors import BadRequestError, ConfigError, JiraError
 from connect_app.jira.client import DEFAULT_ISSUE_FIELDS, JiraClient
+from tests.conftest import SHARED_SPECS
 
 BASE = "https://acme.atlassian.net"
 API = f"{BASE}/rest/api/3"
-_SPEC_CANDIDATES = (
-    os.environ.get("JIRA_OPENAPI_SPEC", ""),
-    str(Path(__file__).resolve().parents[2] / "specs/jira-openapi/swagger-v3.v3.json"),
-    "/work/shared/specs/jira-openapi/swagger-v3.v3.json",
-)
+_SPEC_FILE = SHARED_SPECS / "jira-openapi" / "swagger-v3.v3.json"
 
 
 # -- the spec --------------------------------------------------------------------------------------
@@ -34,10 +29,7 @@ _SPEC_CANDIDATES = (
 
 @functools.cache
 def _spec() -> dict[str, Any]:
-    for candidate in _SPEC_CANDIDATES:
-        if candidate and Path(candidate).is_file():
-            return json.loads(Path(candidate).read_text())
-    pytest.skip("Jira OpenAPI spec not found (set JIRA_OPENAPI_SPEC)")
+    return json.loads(_SPEC_FILE.read_text())
 
 
 @functools.cache

@@ -15,10 +15,10 @@ import responses
 from connect_app.app import create_app
 from connect_app.platform.connect.descriptor import render_descriptor
 from connect_app.platform.connect.jwt import encode_hs256, query_string_hash
-from tests.conftest import APP_URL, KEYS_URL, SITE_URL, install_token
+from tests.conftest import APP_URL, KEYS_URL, SHARED_SPECS, SITE_URL, install_token
 
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMA = ROOT.parent / "shared" / "specs" / "connect" / "jira-global-schema.json"
+SCHEMA = SHARED_SPECS / "connect" / "jira-global-schema.json"
 CLIENT_KEY = "ck-acme-0001"
 SECRET = "shared-secret-value-for-acme-0123456789"
 APP_ACCOUNT = "557058:app-user"
