@@ -79,6 +79,7 @@ class Settings:
     error_rate_threshold: float = 0.1
     forge_app_id: str | None = None
     forge_jwks_url: str = ATLASSIAN_FORGE_JWKS_URL
+    forge_allowed_api_hosts: tuple[str, ...] = ("api.atlassian.com",)
     log_level: str = "INFO"
     bind: str = "127.0.0.1:8000"
     prometheus_multiproc_dir: Path | None = None
@@ -323,6 +324,10 @@ def _parse(env: Mapping[str, str]) -> dict[str, Any]:
             values[attr] = _bool(name, env[name])
     if env.get("DATA_DIR", "").strip():
         values["data_dir"] = Path(env["DATA_DIR"].strip())
+    if env.get("FORGE_ALLOWED_API_HOSTS", "").strip():
+        values["forge_allowed_api_hosts"] = tuple(
+            p.strip() for p in env["FORGE_ALLOWED_API_HOSTS"].split(",") if p.strip()
+        )
     if env.get("PROMETHEUS_MULTIPROC_DIR", "").strip():
         values["prometheus_multiproc_dir"] = Path(env["PROMETHEUS_MULTIPROC_DIR"].strip())
     if env.get("PRICE_TABLE_FILE", "").strip():
