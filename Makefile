@@ -15,7 +15,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## the main job on embedded defaults: simulator + app + worker, every intent
 	$(BIN)/jira-ai demo
 
-test: $(STAMP)  ## every test (unit, end-to-end with real processes, browser)
+test: $(STAMP)  ## every test (unit, end-to-end with real processes, browser, Forge manifest)
+	@if command -v npm >/dev/null 2>&1 && [ ! -f forge/node_modules/.package-lock.json ]; then \
+	  npm ci --prefix forge --prefer-offline --ignore-scripts --no-audit --no-fund; fi
 	$(BIN)/python -m pytest -q
 
 serve: $(STAMP)  ## web + worker on embedded defaults (diskcache + SQLite queue under ./data)
@@ -35,3 +37,9 @@ check: $(STAMP)
 
 clean:
 	rm -rf data .pytest_cache tests/artifacts
+
+.PHONY: forge
+forge:  ## the Forge app: npm ci (packages from the npm registry), Custom UI bundles, manifest validation
+	npm ci --prefix forge --prefer-offline --ignore-scripts --no-audit --no-fund
+	npm run --prefix forge --silent build
+	npm run --prefix forge --silent validate -- --brief

@@ -116,3 +116,21 @@ class StorageError(AppError):
 
     code = "storage_error"
     http_status = 503
+
+
+class KeyServiceUnavailableError(AppError):
+    """The server holding the public keys that sign incoming tokens could not be used; retry later."""
+
+    code = "keys_unavailable"
+    http_status = 503
+
+
+class TokenExpiredError(JiraError):
+    """A Forge site's system token has expired (or was never received); Jira cannot be called for it.
+
+    A job waits for the next delivery or the hourly refresh to bring a fresh token instead of failing.
+    It is a :class:`JiraError` so callers that tolerate an unreachable Jira tolerate this too.
+    """
+
+    code = "token_expired"
+    http_status = 503

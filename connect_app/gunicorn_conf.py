@@ -33,4 +33,7 @@ max_requests = 5000
 max_requests_jitter = 500
 control_socket_disable = True
 accesslog = "-"
+# The path without its query string, and no referrer: Connect pages load with ?jwt=<token>, and tokens
+# never reach a log line.
+access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)ss "%(a)s"'
 child_exit = gunicorn_child_exit

@@ -13,10 +13,11 @@ from typing import Any
 from .cache.embedders import build_embedder
 from .cache.exact import ExactCache
 from .errors import JiraError
-from .jira.auth import ConnectJwtAuth
+from .jira.auth import BearerAuth, ConnectJwtAuth
 from .jira.client import JiraClient
 from .jobs.journal import JobJournal
 from .jobs.queue import JobQueue
+from .jobs.ui_results import UiResults
 from .llm.budget import BudgetGuard
 from .llm.factory import build_provider
 from .llm.manager import ModelManager
@@ -29,12 +30,17 @@ from .pipeline.classify import IntentClassifier, RuleClassifier
 from .pipeline.handlers import build_router
 from .pipeline.process import Pipeline
 from .platform.connect.install_keys import InstallKeyFetcher
+from .platform.forge.keys import ForgeKeys
+from .platform.forge.site import system_token_provider
 from .settings import Settings
 from .storage.factory import Stores, open_stores
 from .storage.ledger import CostLedger
 from .storage.site_settings import SiteSettingsRepo
+from .storage.tenants import TenantRepo
 
 log = logging.getLogger(__name__)
+
+FORGE_KEYS_LIFESPAN_SECONDS = 3600.0
 
 
 @dataclass
@@ -56,10 +62,11 @@ class Services:
     manager: ModelManager
     classifier: IntentClassifier
     pipeline: Pipeline
+    forge_keys: ForgeKeys | None = None
 
     def jira_for(self, tenant: Tenant) -> JiraClient:
         """A Jira client for ``tenant`` whose every call is signed for that site."""
-        return jira_client_for(self.settings, tenant, self.breakers)
+        return jira_client_for(self.settings, tenant, self.breakers, tenants=self.stores.tenants)
 
     def warm_up(self) -> None:
         """Load what would otherwise make the first job slow (the local embedding model: seconds)."""
@@ -74,10 +81,28 @@ class Services:
 
 
 def jira_client_for(
-    settings: Settings, tenant: Tenant, breakers: BreakerRegistry | None = None
+    settings: Settings,
+    tenant: Tenant,
+    breakers: BreakerRegistry | None = None,
+    *,
+    tenants: TenantRepo | None = None,
+    timeout: float | None = None,
+    max_retries: int | None = None,
 ) -> JiraClient:
-    """A signed Jira REST client for a site, by the door it came through, behind the site's breaker."""
+    """A signed Jira REST client for a site, by the door it came through, behind the site's breaker.
+
+    Connect sites are called at their base URL with a JWT per request. Forge sites are called at
+    ``apiBaseUrl`` (``…/ex/jira/<cloudId>``) + ``/rest/api/3`` with the app system token, read afresh
+    from ``tenants`` for every request; :class:`~connect_app.errors.TokenExpiredError` when it has
+    expired (raised here already, before any call, when it has expired by now). ``timeout`` and
+    ``max_retries`` override the client's defaults (a request thread wants a short timeout, no retries).
+    """
     breaker = breakers.get(f"jira:{tenant.tenant_id}") if breakers is not None else None
+    limits: dict[str, Any] = {"breaker": breaker}
+    if timeout is not None:
+        limits["timeout"] = timeout
+    if max_retries is not None:
+        limits["max_retries"] = max_retries
     if tenant.door == "connect":
         if not tenant.shared_secret:
             raise JiraError("this site has no shared secret (reinstall the app)", code="jira_not_installed")
@@ -87,7 +112,14 @@ def jira_client_for(
             base_url=tenant.base_url,
             ttl=settings.outbound_jwt_ttl_seconds,
         )
-        return JiraClient(tenant.base_url, auth, breaker=breaker)
+        return JiraClient(tenant.base_url, auth, **limits)
+    if tenant.door == "forge":
+        if not tenant.api_base_url:
+            raise JiraError("this Forge site has no apiBaseUrl (reinstall the app)",
+                            code="jira_not_installed")
+        token = system_token_provider(tenant, tenants)
+        token()  # fail before any call when the token has already expired
+        return JiraClient(tenant.api_base_url, BearerAuth(token), api_prefix="/rest/api/3", **limits)
     raise JiraError(f"unknown door {tenant.door!r} for site", code="jira_unknown_door")
 
 
@@ -103,7 +135,7 @@ def build_services(settings: Settings, *, llm_http_client: Any = None) -> Servic
     stores = open_stores(settings)
     site_settings = SiteSettingsRepo(stores.durable)
     journal = JobJournal(stores.durable, heartbeat_ttl=settings.job_lease_seconds)
-    queue = JobQueue(settings, journal)
+    queue = JobQueue(settings, journal, ui_results=UiResults(stores.cache))
     ledger = CostLedger(stores.durable)
     budget = BudgetGuard(stores.durable, ledger)
     breakers = BreakerRegistry(stores.durable)
@@ -146,7 +178,7 @@ def build_services(settings: Settings, *, llm_http_client: Any = None) -> Servic
         settings=settings,
         tenants=stores.tenants,
         site_settings=site_settings,
-        jira_for=lambda tenant: jira_client_for(settings, tenant, breakers),
+        jira_for=lambda tenant: jira_client_for(settings, tenant, breakers, tenants=stores.tenants),
         gateway=manager,
         classifier=classifier,
         router=build_router(),
@@ -178,4 +210,5 @@ def build_services(settings: Settings, *, llm_http_client: Any = None) -> Servic
         manager=manager,
         classifier=classifier,
         pipeline=pipeline,
+        forge_keys=ForgeKeys(settings.forge_jwks_url, lifespan=FORGE_KEYS_LIFESPAN_SECONDS, timeout=5),
     )

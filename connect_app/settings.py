@@ -75,11 +75,15 @@ class Settings:
     job_retry_delay_seconds: float = 2.0
     job_lease_seconds: float = 10.0
     max_body_bytes: int = 1_000_000
+    rate_limit_user_per_minute: int = 6
+    rate_limit_user_per_hour: int = 60
+    rate_limit_site_per_minute: int = 120
     metrics_max_records: int = 10_000
     error_rate_threshold: float = 0.1
     forge_app_id: str | None = None
     forge_jwks_url: str = ATLASSIAN_FORGE_JWKS_URL
     forge_allowed_api_hosts: tuple[str, ...] = ("api.atlassian.com",)
+    forge_token_wait_seconds: float = 300.0
     log_level: str = "INFO"
     bind: str = "127.0.0.1:8000"
     prometheus_multiproc_dir: Path | None = None
@@ -160,6 +164,15 @@ class Settings:
             out.append("JOB_LEASE_SECONDS must be at least 1")
         if self.queue_workers < 1:
             out.append("QUEUE_WORKERS must be at least 1")
+        for name, value in (
+            ("RATE_LIMIT_USER_PER_MINUTE", self.rate_limit_user_per_minute),
+            ("RATE_LIMIT_USER_PER_HOUR", self.rate_limit_user_per_hour),
+            ("RATE_LIMIT_SITE_PER_MINUTE", self.rate_limit_site_per_minute),
+        ):
+            if value < 1:
+                out.append(f"{name} must be at least 1 (a limit cannot be turned off, only raised)")
+        if self.rate_limit_user_per_hour < self.rate_limit_user_per_minute:
+            out.append("RATE_LIMIT_USER_PER_HOUR must be at least RATE_LIMIT_USER_PER_MINUTE")
         if self.price_table_file is not None and not Path(self.price_table_file).is_file():
             out.append(f"PRICE_TABLE_FILE {self.price_table_file} does not exist")
         return out
@@ -286,6 +299,7 @@ _FLOAT = {
     "LLM_TIMEOUT_SECONDS": "llm_timeout_seconds",
     "JOB_RETRY_DELAY_SECONDS": "job_retry_delay_seconds",
     "JOB_LEASE_SECONDS": "job_lease_seconds",
+    "FORGE_TOKEN_WAIT_SECONDS": "forge_token_wait_seconds",
     "ERROR_RATE_THRESHOLD": "error_rate_threshold",
 }
 _INT = {
@@ -297,6 +311,9 @@ _INT = {
     "QUEUE_WORKERS": "queue_workers",
     "JOB_RETRIES": "job_retries",
     "MAX_BODY_BYTES": "max_body_bytes",
+    "RATE_LIMIT_USER_PER_MINUTE": "rate_limit_user_per_minute",
+    "RATE_LIMIT_USER_PER_HOUR": "rate_limit_user_per_hour",
+    "RATE_LIMIT_SITE_PER_MINUTE": "rate_limit_site_per_minute",
     "METRICS_MAX_RECORDS": "metrics_max_records",
     "WEB_WORKERS": "web_workers",
     "WEB_THREADS": "web_threads",

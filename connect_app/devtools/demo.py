@@ -1,8 +1,9 @@
 """``jira-ai demo``: the whole product on one machine, every intent, in well under a minute.
 
 Starts the Jira simulator, the app (gunicorn) and a worker as real processes, installs the app the way
-Jira does (signed install), writes ``@ai`` comments as real users, waits for the replies and prints
-each request with its reply and the transitions made.
+Jira does (a signed Connect install, or with ``--forge`` a Forge Remote installation whose events carry
+Forge Invocation Tokens), writes ``@ai`` comments as real users, waits for the replies and prints each
+request with its reply and the transitions made.
 """
 
 from __future__ import annotations
@@ -104,26 +105,35 @@ def _reply_to(sim: Any, issue: str, comment_id: str, timeout: float) -> dict[str
     return sim.wait_for_comment(issue, is_reply, timeout=timeout)
 
 
+def _install_line(stack: LocalStack, tenant_id: str) -> str:
+    """How the app was installed, for the demo's header."""
+    if stack.door == "forge":
+        inst = stack.sim.forge.installation()
+        return (
+            f"Installed through Forge: installation {tenant_id.rsplit('/', 1)[-1][:12]}…, app user "
+            f"{inst.app_account_id}; events and screens carry Forge Invocation Tokens signed with the "
+            f"simulator's JWKS, Jira calls go to {stack.sim.forge.api_base_url}\n"
+        )
+    return (
+        f"Installed through a signed install: clientKey {tenant_id[:12]}…, app user "
+        f"{stack.sim.app_account_id}\n"
+    )
+
+
 def run_demo(*, forge: bool = False, keep_data: bool = False, llm: str = "offline", out: Any = None) -> int:
     """Run the demo; returns the process exit code (0 when every request got its reply)."""
     out = out or sys.stdout
-    if forge:
-        print("The Forge door is not part of this build yet; running the demo through Connect.", file=out)
     started = time.monotonic()
-    stack = LocalStack(llm=llm, keep=keep_data)
+    stack = LocalStack(llm=llm, keep=keep_data, door="forge" if forge else "connect")
     try:
         stack.start()
-        client_key = stack.install()
+        tenant_id = stack.install()
         print(
             f"Jira simulator at {stack.sim.base_url}; app at {stack.app_url} (gunicorn + 1 worker, "
             f"LLM: {'offline provider' if llm == 'offline' else 'fake OpenAI-compatible server'})",
             file=out,
         )
-        print(
-            f"Installed through a signed install: clientKey {client_key[:12]}…, app user "
-            f"{stack.sim.app_account_id}\n",
-            file=out,
-        )
+        print(_install_line(stack, tenant_id), file=out)
         keys = seed(stack.sim)
         failures = 0
         for number, req in enumerate(requests_for(keys), 1):

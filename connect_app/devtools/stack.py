@@ -2,7 +2,9 @@
 
 It starts the Jira simulator (and the fake LLM when asked) in this process, and the real app as
 real processes: gunicorn serving ``connect_app:create_app()`` and ``jira-ai worker``, configured only
-through environment variables, exactly as an operator would run them.
+through environment variables, exactly as an operator would run them. ``door`` chooses how the site
+reaches the app: ``"connect"`` (signed install, webhooks) or ``"forge"`` (a Forge Remote installation:
+FITs signed by the simulator's JWKS, trigger events, system tokens).
 """
 
 from __future__ import annotations
@@ -15,11 +17,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import requests
+
+DOORS = ("connect", "forge")
 
 
 def free_port() -> int:
@@ -57,8 +62,17 @@ class LocalStack:
         log_dir: str | Path | None = None,
         fake_llm_latency: float = 0.0,
         keep: bool = False,
+        door: str = "connect",
+        sim_options: Mapping[str, Any] | None = None,
     ) -> None:
-        """``llm`` is "offline" (no key) or "fake" (the OpenAI-compatible fake server)."""
+        """``llm`` is "offline" (no key) or "fake" (the OpenAI-compatible fake server); ``door`` is
+        "connect" or "forge"; ``sim_options`` are passed to :class:`JiraSimulator`.
+        """
+        if door not in DOORS:
+            raise ValueError(f"door must be one of {', '.join(DOORS)}, not {door!r}")
+        self.door = door
+        self.sim_options = dict(sim_options or {})
+        self.forge_app_id = f"ari:cloud:ecosystem::app/{uuid.uuid4()}"
         self.llm_mode = llm
         self._own_dir = data_dir is None
         self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="jira-ai-stack-"))
@@ -107,6 +121,15 @@ class LocalStack:
             )
         else:
             env["LLM_PROVIDER"] = "offline"
+        if self.door == "forge":
+            env.update(
+                {
+                    "FORGE_APP_ID": self.forge_app_id,
+                    "FORGE_JWKS_URL": self.sim.forge_jwks_url,
+                    "FORGE_ALLOWED_API_HOSTS": "127.0.0.1",
+                    "FORGE_TOKEN_WAIT_SECONDS": "2",
+                }
+            )
         env.update(self.extra_env)
         return env
 
@@ -116,7 +139,7 @@ class LocalStack:
 
         self.log_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "prometheus").mkdir(parents=True, exist_ok=True)
-        self.sim = JiraSimulator()
+        self.sim = JiraSimulator(**self.sim_options)
         self.sim.start()
         if self.llm_mode == "fake":
             from .fake_llm import FakeLLMServer
@@ -161,12 +184,30 @@ class LocalStack:
         self.workers.remove(proc)
 
     def install(self) -> str:
+        """Install the app through this stack's door; returns the site's tenant id."""
+        return self.install_forge() if self.door == "forge" else self.install_connect()
+
+    def install_connect(self) -> str:
         """Install the app on the simulated site the way Jira does; returns the site's clientKey."""
         result = self.sim.install(self.app_url)
         if not result.get("installed"):
             detail = result.get("response") or result.get("error")
             raise RuntimeError(f"the app refused the install: {result.get('status')} {detail}")
         self.tenant_id = result["installation"]["client_key"]
+        return self.tenant_id
+
+    def install_forge(self) -> str:
+        """Install the Forge app (remote: this stack's app) and wait until the app accepted the
+        ``avi:forge:installed:app`` event; returns the installationId (the site's tenant id).
+        """
+        result = self.sim.install_forge(self.app_url, app_id=self.forge_app_id)
+        deliveries = result["deliveries"]
+        if not deliveries or any(d["state"] != "delivered" for d in deliveries):
+            attempts = [a for d in deliveries for a in d["attempts"]]
+            last = attempts[-1] if attempts else {}
+            raise RuntimeError(f"the app refused the Forge install event: {last.get('status')} "
+                               f"{last.get('response') or last.get('error')}")
+        self.tenant_id = result["installation"]["installation_id"]
         return self.tenant_id
 
     def stop(self) -> None:

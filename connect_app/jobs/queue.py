@@ -3,6 +3,10 @@
 The web process only enqueues. A worker process (``jira-ai worker``) consumes, running each job
 through a *runner* (the pipeline) that it builds once at start-up. Tasks are registered on a huey
 instance built here at run time, never at import time.
+
+Two kinds of job travel through it: events (an ``@ai`` comment, an issue done), journalled and
+retried until they are answered; and UI jobs (the issue panel drafting or posting an email), which a
+person is waiting for: tried once, ahead of events, with the result kept for the browser to poll.
 """
 
 from __future__ import annotations
@@ -19,13 +23,18 @@ from typing import Any
 from huey import Huey
 from huey.exceptions import RetryTask
 
+from ..errors import AppError, ConfigError
 from ..models import AiEvent
 from ..settings import Settings
 from .journal import JobJournal
+from .ui_results import UiResults
 
 log = logging.getLogger(__name__)
 
 TASK_NAME = "process_event"
+UI_TASK_NAME = "ui_job"
+UI_TASK_PRIORITY = 10  # ahead of events: someone is watching a spinner
+UI_FAILURE_MESSAGE = "Something went wrong on our side. Please try again."
 MAX_WAITS = 12  # waits (open breaker, expired token, unpostable note) that do not use up an attempt
 
 
@@ -48,6 +57,15 @@ class Runner:
         """Seconds to wait before trying again without using an attempt (e.g. a breaker is open)."""
         return None
 
+    def run_ui(
+        self, kind: str, payload: dict[str, Any], *, job_id: str, tenant_id: str, account_id: str
+    ) -> dict[str, Any]:
+        """Do one UI job for ``account_id`` on ``tenant_id``; return its JSON result.
+
+        Raise an :class:`~connect_app.errors.AppError` whose message a person can read when it fails.
+        """
+        raise NotImplementedError
+
 
 def make_huey(settings: Settings) -> Huey:
     """The huey instance for these settings (SQLite under DATA_DIR, or Redis)."""
@@ -66,11 +84,22 @@ def make_huey(settings: Settings) -> Huey:
 class JobQueue:
     """Enqueues events as durable jobs, and (in a worker) executes them through a runner."""
 
-    def __init__(self, settings: Settings, journal: JobJournal, *, huey: Huey | None = None) -> None:
-        """Build the huey instance and register the task on it."""
+    def __init__(
+        self,
+        settings: Settings,
+        journal: JobJournal,
+        *,
+        huey: Huey | None = None,
+        ui_results: UiResults | None = None,
+    ) -> None:
+        """Build the huey instance and register the tasks on it.
+
+        ``ui_results`` (shared by web and workers) is needed to enqueue and run UI jobs.
+        """
         self.settings = settings
         self.journal = journal
         self.huey = huey or make_huey(settings)
+        self.ui_results = ui_results
         self.runner: Runner | None = None
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._task = self.huey.task(
@@ -80,6 +109,9 @@ class JobQueue:
             context=True,
             name=TASK_NAME,
         )(self._execute)
+        # Plain Redis storage refuses priorities (huey's PriorityRedisHuey would need Redis 5): FIFO there.
+        priority = UI_TASK_PRIORITY if getattr(self.huey.storage, "priority", False) else None
+        self._ui_task = self.huey.task(retries=0, priority=priority, name=UI_TASK_NAME)(self._execute_ui)
 
     # ------------------------------------------------------------------ producer side
     def enqueue(self, event: AiEvent) -> str:
@@ -92,6 +124,31 @@ class JobQueue:
             self.journal.finish(job_id)
             raise
         return job_id
+
+    def enqueue_ui(self, kind: str, payload: dict[str, Any], *, tenant_id: str, account_id: str) -> str:
+        """Enqueue a UI job for a person waiting on a screen; returns the job id to poll.
+
+        The job is marked pending before it is sent, so a poll never misses it. Raises if the queue
+        is unavailable (nothing is left behind then).
+        """
+        results = self._results()
+        job_id = self.journal.new_job_id()
+        results.pending(job_id, kind=kind, tenant_id=tenant_id, account_id=account_id)
+        try:
+            self._ui_task(job_id, kind, payload, tenant_id, account_id)
+        except Exception:
+            results.forget(job_id)
+            raise
+        return job_id
+
+    def ui_result(self, job_id: str, *, tenant_id: str, account_id: str) -> dict[str, Any] | None:
+        """A UI job's state for the person who asked for it; None when unknown to them."""
+        return self._results().get(job_id, tenant_id=tenant_id, account_id=account_id)
+
+    def _results(self) -> UiResults:
+        if self.ui_results is None:
+            raise ConfigError("this job queue has no UI results store (build it with ui_results=...)")
+        return self.ui_results
 
     def depth(self) -> int:
         """Jobs accepted and not yet ended."""
@@ -157,6 +214,31 @@ class JobQueue:
             return
         log.info("job %s ended: %s", job_id, status)
         self.journal.finish(job_id)
+
+    def _execute_ui(
+        self, job_id: str, kind: str, payload: dict[str, Any], tenant_id: str, account_id: str
+    ) -> None:
+        """Run one UI job once and record its result or its failure, in plain words."""
+        results = self._results()
+        scope = {"tenant_id": tenant_id, "account_id": account_id}
+        runner = self.runner
+        if runner is None:
+            log.error("ui job %s: no job runner in this process (start one with 'jira-ai worker')", job_id)
+            results.failed(job_id, code="no_worker", message=UI_FAILURE_MESSAGE, **scope)
+            return
+        started = time.perf_counter()
+        try:
+            result = runner.run_ui(kind, payload, job_id=job_id, **scope)
+        except AppError as exc:
+            log.warning("ui job %s (%s) failed: %s", job_id, kind, exc.code)
+            results.failed(job_id, code=exc.code, message=exc.message, **scope)
+            return
+        except Exception:
+            log.exception("ui job %s (%s) failed unexpectedly", job_id, kind)
+            results.failed(job_id, code="internal_error", message=UI_FAILURE_MESSAGE, **scope)
+            return
+        results.done(job_id, result, **scope)
+        log.info("ui job %s (%s) done in %.0f ms", job_id, kind, (time.perf_counter() - started) * 1000)
 
     def _may_wait(self, job_id: str) -> bool:
         """Count one more wait for this job; False once it has waited ``MAX_WAITS`` times."""

@@ -6,9 +6,13 @@ issue's content never triggers an action (it is not even read when deciding).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from ..errors import JiraError
+from ..jira.adf import adf_to_text
 from ..models import Draft, Intent
+from .events import adf_mentions, extract_request
 from .generators.base import GenerationRequest
 from .generators.task_note import completion_note
 from .run import RunContext
@@ -38,6 +42,43 @@ def pick_done_transition(transitions: list[dict[str, Any]]) -> dict[str, Any] | 
     return done[0]
 
 
+# Wiki markup a Connect webhook body carries but Jira's ADF copy shows differently: mentions, macros
+# such as {code}, and link targets ([label|url]).
+_WIKI_NOISE = re.compile(r"\[~[^\]\n]*\]|\{[a-z]+(?::[^}\n]*)?\}|\|[^\]\n]*\]")
+_WORD = re.compile(r"[^\W\d_]{2,}")
+
+
+def request_words(text: str) -> set[str]:
+    """The words of a request (letters only, lower case), wiki markup left out."""
+    return {w.lower() for w in _WORD.findall(_WIKI_NOISE.sub(" ", text or ""))}
+
+
+def request_confirmed(run: RunContext) -> bool:
+    """True when Jira's own copy of the request comment backs the event before anything is changed.
+
+    A Connect webhook's token does not cover its body (the ``qsh`` hashes the method, path and query
+    only), so the comment is read back from Jira: it must exist, be written by the requester, still be
+    addressed to the assistant, and contain every word of the request.
+    """
+    event = run.event
+    if not event.comment_id or run.jira is None:
+        return False
+    try:
+        comment = run.jira.get_comment(event.issue_key, event.comment_id, expand_properties=False)
+    except JiraError as exc:
+        if exc.status == 404:
+            return False
+        raise
+    author = comment.get("author") if isinstance(comment.get("author"), dict) else {}
+    if author.get("accountId") != event.author_account_id:
+        return False
+    body = comment.get("body")
+    text = body if isinstance(body, str) else adf_to_text(body)
+    request = extract_request(text, trigger=run.settings.ai_trigger, app_account_id=run.tenant.app_account_id,
+                              mentioned=adf_mentions(body))
+    return request is not None and request_words(event.text) <= request_words(request)
+
+
 def _reply(text: str, *, reason: str) -> Draft:
     return Draft(intent=Intent.TASK_COMPLETION, markdown=text, data={"action_result": reason})
 
@@ -60,6 +101,13 @@ def complete_task(run: RunContext, request: GenerationRequest) -> Draft:
         )
     if not run.event.author_account_id:
         return _reply("I could not tell who asked, so I changed nothing.", reason="no_requester")
+    if not run.step_value("transitioned") and not request_confirmed(run):
+        run.log.warning("task completion refused: the request could not be confirmed with Jira")
+        return _reply(
+            "I couldn't confirm this request with Jira (the comment was changed or removed), so I changed "
+            "nothing. Ask again in a new comment if it is still needed.",
+            reason="request_unconfirmed",
+        )
     allowed = jira.user_has_permissions(
         run.event.author_account_id,
         issue_id=ctx.issue_id or None,

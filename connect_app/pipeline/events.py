@@ -16,8 +16,19 @@ from ..jira.adf import adf_to_text
 from ..models import AiEvent
 
 MAX_REQUEST_CHARS = 4000
+MAX_ID_CHARS = 128
+# Characters a reader does not see: C0 controls (not tab/newline), soft hyphen, zero-width and bidi
+# controls, word joiners, the BOM. They are removed before looking for the trigger, so what counts as a
+# request is what a person sees: "\u200b@ai help" is a request, and so is "@\u200bai help".
+INVISIBLE_CHARS = (
+    "\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff"
+)
+_INVISIBLE = re.compile(f"[{INVISIBLE_CHARS}]")
 _WIKI_MENTION = re.compile(r"\[~accountid:([A-Za-z0-9:\-_]+)\]")
 _LEADING_MARKUP = re.compile(r"^[\s>*_~\-+#]*")
+_ID = re.compile(r"[A-Za-z0-9_\-]+")
+_ISSUE_KEY = re.compile(r"[A-Z][A-Z0-9_]*-\d+")
+MAX_ISSUE_KEY_CHARS = 64
 
 
 @dataclass
@@ -25,6 +36,11 @@ class Drop:
     """An event that needs no work, with the reason (logged and counted)."""
 
     reason: str
+
+
+def strip_invisible(text: str) -> str:
+    """``text`` without the characters a reader cannot see (see ``INVISIBLE_CHARS``)."""
+    return _INVISIBLE.sub("", text)
 
 
 def comment_text(body: Any) -> str:
@@ -48,8 +64,10 @@ def adf_mentions(body: Any) -> set[str]:
                 account = node["attrs"].get("id")
                 if isinstance(account, str):
                     found.add(account)
-            for child in node.get("content") or []:
-                walk(child, depth + 1)
+            children = node.get("content")
+            if isinstance(children, list):
+                for child in children:
+                    walk(child, depth + 1)
         elif isinstance(node, list):
             for child in node:
                 walk(child, depth + 1)
@@ -64,9 +82,11 @@ def extract_request(
     """The request addressed to the assistant, or None when the comment is not for us.
 
     A comment is for us when a line starts with the trigger word (``@ai`` followed by a non-word
-    character or the end of the line), or when it mentions the app's own user.
+    character or the end of the line), or when it mentions the app's own user. Invisible characters
+    (zero-width, bidi controls) are ignored, and the request is returned without them.
     """
     trigger_low = trigger.lower()
+    text = strip_invisible(text)
     lines = text.replace("\r\n", "\n").split("\n")
     for index, line in enumerate(lines):
         stripped = _LEADING_MARKUP.sub("", line)
@@ -84,6 +104,11 @@ def extract_request(
     return None
 
 
+def is_issue_key(value: str) -> bool:
+    """True for a Jira issue key such as ``SUP-12`` (at most 64 characters)."""
+    return len(value) <= MAX_ISSUE_KEY_CHARS and bool(_ISSUE_KEY.fullmatch(value))
+
+
 def _dict(value: Any, name: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise BadRequestError(f"payload field {name!r} must be an object")
@@ -92,6 +117,26 @@ def _dict(value: Any, name: str) -> dict[str, Any]:
 
 def _str(value: Any) -> str:
     return value if isinstance(value, str) else ("" if value is None else str(value))
+
+
+def _id(value: Any, name: str) -> str:
+    """An id field (a string or an integer, as Jira sends them); ``""`` when absent; 400 otherwise."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str) and len(value) <= MAX_ID_CHARS and _ID.fullmatch(value):
+        return value
+    raise BadRequestError(f"payload field {name!r} is not an id")
+
+
+def _text_field(value: Any, name: str) -> str:
+    """An optional string field; ``""`` when absent; 400 when it is something else."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise BadRequestError(f"payload field {name!r} must be a string")
+    return value[:MAX_ID_CHARS * 2]
 
 
 def is_app_author(author: dict[str, Any], app_account_id: str | None) -> bool:
@@ -117,11 +162,14 @@ def parse_comment_event(
     author = comment.get("author") or {}
     if not isinstance(author, dict):
         raise BadRequestError("payload field 'comment.author' must be an object")
-    comment_id = _str(comment.get("id"))
+    comment_id = _id(comment.get("id"), "comment.id")
+    issue_id = _id(issue.get("id"), "issue.id")
+    author_id = _text_field(author.get("accountId"), "comment.author.accountId")
+    author_name = _text_field(author.get("displayName"), "comment.author.displayName")
     issue_key = _str(issue.get("key"))
     if not comment_id or not issue_key:
         raise BadRequestError("payload needs comment.id and issue.key")
-    if not re.fullmatch(r"[A-Z][A-Z0-9_]*-\d+", issue_key):
+    if not is_issue_key(issue_key):
         raise BadRequestError("issue.key is not an issue key")
     if is_app_author(author, app_account_id):
         return Drop("self_authored")
@@ -141,13 +189,13 @@ def parse_comment_event(
         kind="comment",
         delivery_id=delivery_id,
         issue_key=issue_key,
-        issue_id=_str(issue.get("id")),
+        issue_id=issue_id,
         project_key=project_key,
         comment_id=comment_id,
         text=request,
         raw_text=text[: MAX_REQUEST_CHARS * 4],
-        author_account_id=_str(author.get("accountId")),
-        author_name=_str(author.get("displayName")),
+        author_account_id=author_id,
+        author_name=author_name,
         received_at=time.time(),
         source="comment",
     )
@@ -160,7 +208,7 @@ def parse_issue_updated(
     payload = _dict(payload, "body")
     issue = _dict(payload.get("issue"), "issue")
     issue_key = _str(issue.get("key"))
-    if not re.fullmatch(r"[A-Z][A-Z0-9_]*-\d+", issue_key):
+    if not is_issue_key(issue_key):
         raise BadRequestError("payload needs issue.key")
     changelog = payload.get("changelog") if isinstance(payload.get("changelog"), dict) else {}
     items = changelog.get("items") if isinstance(changelog.get("items"), list) else []

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..errors import AppError, CircuitOpenError, JiraError, ValidationFailedError
+from ..errors import AppError, CircuitOpenError, JiraError, TokenExpiredError, ValidationFailedError
 from ..jira.client import JiraClient
 from ..models import AiEvent, Classification, Draft, Intent, IssueContext, ReplyOutcome, Tenant
 from ..settings import Settings
@@ -23,6 +23,7 @@ from .context import build_context
 from .generators.base import ModelGateway
 from .router import Router
 from .run import EventLogger, RunContext
+from .ui_tasks import UiTasks
 from .validate import validate_reply
 
 if TYPE_CHECKING:
@@ -73,6 +74,10 @@ class Pipeline:
         self.classifier = classifier
         self.router = router
         self.metrics = metrics
+        self.ui = UiTasks(
+            settings=settings, tenants=tenants, site_settings=site_settings, jira_for=jira_for,
+            gateway=gateway, metrics=metrics,
+        )
 
     # ------------------------------------------------------------------ Runner protocol
     def run(self, event: AiEvent, *, job_id: str, journal: Any, final_attempt: bool) -> str:
@@ -86,8 +91,18 @@ class Pipeline:
         return not isinstance(error, ValidationFailedError | SkipEvent)
 
     def wait_before_retry(self, error: BaseException) -> float | None:
-        """An open breaker is waited out (its probe comes after the reset timeout), not counted as a try."""
+        """Waits that do not count as a try: an open breaker (its probe comes after the reset timeout),
+        and a Forge site's expired system token (the next delivery or hourly refresh brings a new one).
+        """
+        if isinstance(error, TokenExpiredError):
+            return self.settings.forge_token_wait_seconds
         return CIRCUIT_WAIT_SECONDS if isinstance(error, CircuitOpenError) else None
+
+    def run_ui(
+        self, kind: str, payload: dict[str, Any], *, job_id: str, tenant_id: str, account_id: str
+    ) -> dict[str, Any]:
+        """Do one job for the issue panel (draft an email, post it as a comment): see ``ui_tasks``."""
+        return self.ui.run(kind, payload, job_id=job_id, tenant_id=tenant_id, account_id=account_id)
 
     def give_up(self, event: AiEvent, error: BaseException) -> None:
         """Leave a short, polite comment saying the request could not be done, and why."""

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ValidationFailedError
-from ..jira.adf import markdown_to_adf, plain_text_adf, validate_adf
+from ..jira.adf import adf_to_text, markdown_to_adf, plain_text_adf, validate_adf
 from ..models import Draft
+from .events import INVISIBLE_CHARS, extract_request, strip_invisible
 from .generators.base import OFFLINE_LABEL
 
 log = logging.getLogger(__name__)
@@ -160,7 +161,9 @@ def neutralise_trigger(text: str, trigger: str) -> tuple[str, int]:
     """Rewrite the trigger to ``AI`` wherever a line starts with it (after whitespace/markup)."""
     if not trigger:
         return text, 0
-    markup = r"[ \t>*_~`#+\-]*+"  # possessive: no backtracking on long runs of markup characters
+    # Any whitespace but a newline, markup, or an invisible character, as the trigger detector skips them.
+    # Possessive: no backtracking on long runs of markup characters.
+    markup = rf"(?:[^\S\n]|[>*_~`#+\-{INVISIBLE_CHARS}])*+"
     pattern = re.compile(
         rf"(?im)^(?P<lead>{markup}(?:\d++[.)]{markup})?)" + re.escape(trigger) + r"(?![\w-])"
     )
@@ -254,6 +257,12 @@ def validate_reply(draft: Draft, *, trigger: str = "@ai", max_chars: int = 12000
         warnings.append("truncated")
 
     adf, used_fallback = _to_adf(markdown, warnings)
+    if extract_request(adf_to_text(adf), trigger=trigger) is not None:
+        # Markdown can spell the trigger so that only the rendered text shows it ("\\@ai", "**@**ai",
+        # "&#64;ai"): the reply is posted as its plain text with the trigger neutralised instead.
+        plain, _count = neutralise_trigger(strip_invisible(adf_to_text(adf)), trigger)
+        adf, used_fallback = plain_text_adf(plain), True
+        warnings.append("trigger_neutralised")
     return ValidatedReply(markdown=markdown, adf=adf, warnings=warnings, used_fallback_adf=used_fallback)
 
 

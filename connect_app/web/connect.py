@@ -7,20 +7,26 @@ deduplicated and enqueued, and answered 204 within milliseconds. No LLM or Jira 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, jsonify, request
 
 from ..errors import AuthError, BadRequestError, ForbiddenError
-from ..models import AiEvent, Tenant
-from ..pipeline.events import Drop, dedupe_key, parse_comment_event, parse_issue_updated
+from ..models import Tenant
+from ..pipeline.events import Drop, parse_comment_event, parse_issue_updated
+from ..pipeline.intake import admit, enqueue_site_setup
 from ..platform.connect import jwt as cjwt
 from ..platform.connect.descriptor import LIFECYCLE_PATHS, WEBHOOK_PATHS, render_descriptor
 from ..services import Services
 from .connect_auth import request_url, verify_connect
 
 log = logging.getLogger(__name__)
+
+MAX_SITE_URL_CHARS = 255
+_PLAIN_URL = re.compile(r"https?://[A-Za-z0-9](?:[A-Za-z0-9.\-]*[A-Za-z0-9])?(?::\d{1,5})?(?:/[A-Za-z0-9._~\-/]*)?")
 
 
 def services() -> Services:
@@ -38,6 +44,22 @@ def json_body() -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BadRequestError("the body must be a JSON object")
     return data
+
+
+def plain_site_url(url: str) -> bool:
+    r"""True for ``scheme://host[:port][/path]`` made only of characters every URL parser reads alike.
+
+    ``urlsplit`` and the HTTP client disagree on hosts holding a backslash or percent sign
+    (``https://evil.test\.atlassian.net`` matches ``*.atlassian.net`` by hostname, yet requests
+    connects to ``evil.test``): such a baseUrl is refused before the allowed-hosts check.
+    """
+    if len(url) > MAX_SITE_URL_CHARS or not _PLAIN_URL.fullmatch(url):
+        return False
+    try:
+        port = urlsplit(url).port  # ValueError outside 0-65535
+    except ValueError:
+        return False
+    return port != 0
 
 
 def build_connect_blueprint() -> Blueprint:
@@ -71,7 +93,7 @@ def build_connect_blueprint() -> Blueprint:
                 raise BadRequestError(f"{name} is missing from the installed payload")
         if body.get("key") != svc.settings.app_key:
             raise BadRequestError("the payload's key is not this app's key")
-        if not svc.settings.host_allowed(body["baseUrl"]):
+        if not plain_site_url(body["baseUrl"]) or not svc.settings.host_allowed(body["baseUrl"]):
             log.warning("install refused: baseUrl host not allowed by CONNECT_ALLOWED_HOSTS")
             raise ForbiddenError("this site's baseUrl is not an allowed Atlassian host")
         existing = svc.stores.tenants.get(body["clientKey"])
@@ -85,8 +107,7 @@ def build_connect_blueprint() -> Blueprint:
         svc.stores.tenants.save(tenant)
         log.info("site installed (%s)", "reinstall" if existing else "new")
         # Learn the app's own account id off the request thread (Jira may not accept calls until we answer).
-        svc.queue.enqueue(AiEvent(tenant_id=tenant.tenant_id, door="connect", kind="site_setup",
-                                  delivery_id=f"setup:{int(time.time())}", issue_key="", source="lifecycle"))
+        enqueue_site_setup(svc.queue, tenant.tenant_id, "connect")
         return "", 204
 
     @bp.post(LIFECYCLE_PATHS["uninstalled"])
@@ -148,25 +169,11 @@ def receive(kind: str) -> tuple[str, int]:
     if isinstance(result, Drop):
         log.debug("webhook dropped: %s", result.reason)
         return "", 204
-    site = svc.site_settings.get(tenant.tenant_id)
-    if not site.project_enabled(result.project_key):
-        log.info("webhook dropped: @ai is off in project %s", result.project_key)
-        return "", 204
-    if result.kind == "issue_done" and not site.resolution_summary_on_done:
-        return "", 204
-    if not result.delivery_id:
-        result.delivery_id = dedupe_key(result)
-    key = dedupe_key(result)
-    if not svc.stores.dedupe.claim(key):
-        log.info("webhook is a repeat of an accepted delivery; ignored (retry=%s)",
-                 request.headers.get("X-Atlassian-Webhook-Retry", "0"))
-        return "", 204
-    try:
-        job_id = svc.queue.enqueue(result)
-    except Exception:
-        svc.stores.dedupe.release(key)
-        log.exception("could not enqueue; Jira will retry the delivery")
+    admission = admit(result, site_settings=svc.site_settings, dedupe=svc.stores.dedupe, queue=svc.queue)
+    if admission.status == "duplicate":
+        retry = request.headers.get("X-Atlassian-Webhook-Retry", "0")
+        log.info("webhook (retry %s) repeats an accepted delivery", retry[:8])
+    if admission.status == "unavailable":
         return "", 503
-    log.info("accepted %s on %s as job %s in %.1f ms", result.kind, result.issue_key, job_id,
-             (time.perf_counter() - started) * 1000)
+    log.debug("webhook handled in %.1f ms: %s", (time.perf_counter() - started) * 1000, admission.status)
     return "", 204

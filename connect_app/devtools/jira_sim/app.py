@@ -1,12 +1,15 @@
 """The simulator's Flask app: fault injection, authentication, scope checks and the call log around
-the REST routes, plus the install-key endpoint apps fetch to verify signed installs.
+the REST routes, plus the install-key endpoint apps fetch to verify signed installs. The REST routes are
+served twice: at the site (``/rest/api/3``, Connect JWTs) and behind the API gateway prefix Forge apps use
+(``/ex/jira/<cloudId>/rest/api/3``, bearer tokens); ``/forge/jwks.json`` publishes the FIT signing keys.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
@@ -18,6 +21,10 @@ from .faults import Call, CallLog, FaultInjector
 from .rest import RestError, build_rest_blueprint, json_response, required_scope
 from .site import Site
 
+if TYPE_CHECKING:
+    from .forge import ForgeHost
+
+GATEWAY_PATH = re.compile(r"^/ex/jira/([^/]+)(/rest/.*)$")
 FAULT_MESSAGES = {
     429: "Rate limit exceeded.",
     500: "Internal server error.",
@@ -28,10 +35,23 @@ FAULT_MESSAGES = {
 
 
 def build_app(site: Site, connect: ConnectHost, faults: FaultInjector, calls: CallLog, *,
-              enforce_scopes: bool = True, leeway: float = 60) -> Flask:
+              enforce_scopes: bool = True, leeway: float = 60, forge: ForgeHost | None = None) -> Flask:
     """The WSGI app of one simulated site."""
     app = Flask("jira_sim")
-    app.register_blueprint(build_rest_blueprint(site))
+    rest = build_rest_blueprint(site)
+    app.register_blueprint(rest)
+    app.register_blueprint(rest, name="jira_sim_rest_gateway", url_prefix="/ex/jira/<cloud_id>/rest/api/3")
+
+    @app.url_value_preprocessor
+    def drop_cloud_id(_endpoint: str | None, values: dict[str, Any] | None) -> None:
+        if values:
+            values.pop("cloud_id", None)  # checked in before(); the REST views do not take it
+
+    @app.get("/forge/jwks.json")
+    def forge_jwks() -> Response:
+        if forge is None:
+            return Response("Not Found", status=404, mimetype="text/plain")
+        return json_response(forge.keys.jwks())
 
     @app.get("/connect-keys/<kid>")
     def connect_key(kid: str) -> Response:
@@ -56,16 +76,20 @@ def build_app(site: Site, connect: ConnectHost, faults: FaultInjector, calls: Ca
                 time.sleep(fault.delay)
             if fault.status is not None:
                 return _fault_response(fault.status, fault.retry_after)
-        if not request.path.startswith("/rest/"):
+        gateway = GATEWAY_PATH.match(request.path)
+        if not (request.path.startswith("/rest/") or gateway):
             return None
+        if gateway and (forge is None or gateway.group(1) != forge.cloud_id):
+            g.note = "unknown cloudId"
+            return RestError(404, [f"No site with cloudId {gateway.group(1)}."]).response()
         try:
             g.principal = authenticate(connect, method=request.method, url=_raw_url(site.base),
                                        site_base=site.base, headers=request.headers, query=request.args,
-                                       leeway=leeway)
+                                       leeway=leeway, forge=forge, gateway=gateway is not None)
         except AuthError as exc:
             g.note = exc.message
             return RestError(401, ["Client must be authenticated to access this resource."]).response()
-        scope = required_scope(request.method, request.path)
+        scope = required_scope(request.method, gateway.group(2) if gateway else request.path)
         if enforce_scopes and scope not in g.principal.scopes:
             g.note = f"missing scope {scope}"
             message = f"The app does not have the {scope} scope this request needs; add it to the descriptor."

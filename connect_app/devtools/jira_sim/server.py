@@ -1,4 +1,4 @@
-"""``JiraSimulator``: a local Jira Cloud site (Connect mode) on a background thread.
+"""``JiraSimulator``: a local Jira Cloud site (Connect and Forge modes) on a background thread.
 
 For tests, the demo and benchmarks. A typical test::
 
@@ -8,6 +8,9 @@ For tests, the demo and benchmarks. A typical test::
         sim.install(app_base_url)  # signed install, like Jira
         sim.add_comment(issue["key"], sim.admin_account_id, "@ai summarize this")  # comment_created
         reply = sim.wait_for_comment(issue["key"], lambda c: c["author_type"] == "app")
+
+Forge mode: ``sim.install_forge(app_base_url)`` installs a Forge Remote app (see :mod:`.forge`); the same
+site events then reach it as Forge triggers, and ``sim.forge.invoke_remote(...)`` drives its screens.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from . import render
 from .app import build_app
 from .connect import ConnectHost
 from .faults import CallLog, FaultInjector
+from .forge import ForgeHost
 from .site import Site
 from .state import DEFAULT_ADMIN_ID, SiteState
 from .webhooks import WebhookDispatcher
@@ -45,13 +49,18 @@ class JiraSimulator:
     ``webhook_timeout`` is the per-attempt request timeout, ``webhook_max_retries`` and
     ``webhook_retry_base_delay`` (doubling each retry) the retry policy. ``issue_updated_on_comment``
     also raises ``jira:issue_updated`` (``issue_commented``) for each new comment, as Jira does.
+    ``forge_*`` set Forge's delivery policy (5 s timeout, 4 retries, backoff base defaulting to the
+    webhook one), the system token lifetime and, when ``forge_schedule_seconds`` is set, how often
+    scheduled triggers run instead of their manifest interval.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, site: str = "sim",
                  webhook_timeout: float = 10.0, webhook_max_retries: int = 5,
                  webhook_retry_base_delay: float = 5.0, webhook_workers: int = 4,
                  enforce_scopes: bool = True, issue_updated_on_comment: bool = False,
-                 jwt_leeway: float = 60) -> None:
+                 jwt_leeway: float = 60, forge_timeout: float = 5.0, forge_max_retries: int = 4,
+                 forge_retry_base_delay: float | None = None, forge_system_token_ttl: float = 3600.0,
+                 forge_schedule_seconds: float | None = None) -> None:
         self.host, self._port, self.site_name = host, port, site
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -63,6 +72,12 @@ class JiraSimulator:
                          issue_updated_on_comment=issue_updated_on_comment)
         self.connect = ConnectHost(self.site, self.dispatcher, admin_account_id=DEFAULT_ADMIN_ID,
                                    site_name=site)
+        forge_backoff = webhook_retry_base_delay if forge_retry_base_delay is None else forge_retry_base_delay
+        self.forge = ForgeHost(
+            self.site, cloud_id=self.connect.cloud_id, admin_account_id=DEFAULT_ADMIN_ID,
+            timeout=forge_timeout, max_retries=forge_max_retries, retry_base_delay=forge_backoff,
+            workers=webhook_workers, system_token_ttl=forge_system_token_ttl,
+            schedule_seconds=forge_schedule_seconds)
         self.faults = FaultInjector()
         self._calls = CallLog()
         self._enforce_scopes = enforce_scopes
@@ -74,7 +89,7 @@ class JiraSimulator:
         """Bind the listening socket (once), so the base URL is known before serving starts."""
         if self._server is None:
             app = build_app(self.site, self.connect, self.faults, self._calls,
-                            enforce_scopes=self._enforce_scopes, leeway=self._leeway)
+                            enforce_scopes=self._enforce_scopes, leeway=self._leeway, forge=self.forge)
             self._server = make_server(self.host, self._port, app, threaded=True,
                                        request_handler=_QuietHandler)
         return self._server
@@ -87,11 +102,13 @@ class JiraSimulator:
                                             name="jira-sim-http", daemon=True)
             self._thread.start()
             self.dispatcher.start()
+            self.forge.start()
         return self
 
     def stop(self) -> None:
         """Stop webhook delivery and the server, and free the port."""
         self.dispatcher.stop()
+        self.forge.stop()
         if self._server is not None:
             if self._thread is not None:
                 self._server.shutdown()
@@ -122,6 +139,11 @@ class JiraSimulator:
     def install_keys_url(self) -> str:
         """Where apps fetch install public keys: point ``CONNECT_INSTALL_KEYS_URL`` here."""
         return f"{self.base_url}/connect-keys"
+
+    @property
+    def forge_jwks_url(self) -> str:
+        """Where apps fetch the FIT signing keys: point ``FORGE_JWKS_URL`` here."""
+        return f"{self.base_url}/forge/jwks.json"
 
     @property
     def admin_account_id(self) -> str:
@@ -254,6 +276,11 @@ class JiraSimulator:
         """Sign future installs with a new key pair; returns its kid (old keys stay served)."""
         return self.connect.keys.rotate()
 
+    # -- Forge ---------------------------------------------------------------------------------
+    def install_forge(self, app_base_url: str, **options: Any) -> dict[str, Any]:
+        """Install a Forge Remote app whose remote is ``app_base_url`` (see :meth:`ForgeHost.install`)."""
+        return self.forge.install(app_base_url, **options)
+
     # -- webhooks ------------------------------------------------------------------------------
     def deliveries(self, event: str | None = None, identifier: str | None = None) -> list[dict[str, Any]]:
         """Every webhook delivery with its attempts (status, latency, retry, error)."""
@@ -320,6 +347,7 @@ class JiraSimulator:
     # -- wiring --------------------------------------------------------------------------------
     def _on_event(self, event: str, build: Callable[[], tuple[dict[str, Any], dict[str, Any]]]) -> None:
         self.connect.on_event(event, build)
+        self.forge.on_event(event, build)
 
     def _credentials(self, app_key: str) -> tuple[str, str, str] | None:
         return self.connect.credentials(app_key)

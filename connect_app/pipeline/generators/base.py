@@ -82,6 +82,7 @@ class GenerationRequest:
     refine: bool = False
     trigger: str = "@ai"
     max_tokens: int | None = None
+    use_cache: bool = True  # False: a fresh answer was asked for ("Regenerate"); it is still stored
 
     @classmethod
     def build(
@@ -216,8 +217,8 @@ def call_model(
             intent=req.intent.value,
             messages=messages,
             max_tokens=req.max_tokens or DEFAULT_MAX_TOKENS.get(req.intent),
-            cache_key=req.cache_key() if cacheable else None,
-            cache_hint=req.cache_hint() if cacheable else None,
+            cache_key=req.cache_key() if cacheable and req.use_cache else None,
+            cache_hint=req.cache_hint() if cacheable and req.use_cache else None,
         )
     except (BudgetExceededError, CircuitOpenError, LLMError) as exc:
         raise ModelUnavailable(exc.code or "llm_error") from exc
