@@ -29,6 +29,7 @@ from .ops.monitoring import Monitor
 from .pipeline.classify import IntentClassifier, RuleClassifier
 from .pipeline.handlers import build_router
 from .pipeline.process import Pipeline
+from .pipeline.rate_limit import RateLimiter
 from .platform.connect.install_keys import InstallKeyFetcher
 from .platform.forge.keys import ForgeKeys
 from .platform.forge.site import system_token_provider
@@ -62,6 +63,7 @@ class Services:
     manager: ModelManager
     classifier: IntentClassifier
     pipeline: Pipeline
+    limiter: RateLimiter
     forge_keys: ForgeKeys | None = None
 
     def jira_for(self, tenant: Tenant) -> JiraClient:
@@ -210,5 +212,6 @@ def build_services(settings: Settings, *, llm_http_client: Any = None) -> Servic
         manager=manager,
         classifier=classifier,
         pipeline=pipeline,
+        limiter=RateLimiter.from_settings(stores.durable, settings, metrics=metrics),
         forge_keys=ForgeKeys(settings.forge_jwks_url, lifespan=FORGE_KEYS_LIFESPAN_SECONDS, timeout=5),
     )

@@ -27,6 +27,7 @@ ENVIRONMENTS = ("dev", "prod")
 EMAIL_TONES = ("formal", "friendly", "concise", "apologetic")
 
 _TRUE = {"1", "true", "yes", "on"}
+_HOSTNAME = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?|\[[0-9a-f:]+\]|::1")
 _FALSE = {"0", "false", "no", "off", ""}
 
 
@@ -156,6 +157,9 @@ class Settings:
                 out.append("SECRET_KEY is required when ENVIRONMENT=prod (it encrypts site secrets at rest)")
             if parts.scheme != "https":
                 out.append("APP_BASE_URL must use https when ENVIRONMENT=prod")
+            if not self.metrics_token:
+                out.append("METRICS_TOKEN is required when ENVIRONMENT=prod "
+                           "(/metrics shows per-site breaker states)")
         if self.secret_key is not None and len(self.secret_key) < 16:
             out.append("SECRET_KEY must be at least 16 characters")
         if not self.connect_allowed_hosts:
@@ -197,7 +201,9 @@ class Settings:
         """True if a tenant's ``baseUrl`` matches ``CONNECT_ALLOWED_HOSTS`` (https unless loopback)."""
         parts = urlsplit(base_url)
         host = (parts.hostname or "").lower()
-        if not host or parts.scheme not in ("http", "https"):
+        if not host or parts.scheme not in ("http", "https") or not _HOSTNAME.fullmatch(host):
+            return False
+        if parts.username or parts.password or "\\" in base_url:
             return False
         loopback = host in ("127.0.0.1", "localhost", "::1")
         if parts.scheme == "http" and not loopback:

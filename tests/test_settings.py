@@ -49,6 +49,7 @@ def test_azure_is_detected_from_the_endpoint():
     ({"ENVIRONMENT": "prod", "APP_BASE_URL": "https://a.example.com", "DEBUG_MODE": "1",
       "SECRET_KEY": "0123456789abcdef"}, "DEBUG_MODE must be off"),
     ({"ENVIRONMENT": "prod", "APP_BASE_URL": "https://a.example.com"}, "SECRET_KEY is required"),
+    ({"ENVIRONMENT": "prod", "APP_BASE_URL": "https://a.example.com"}, "METRICS_TOKEN is required"),
     ({"ENVIRONMENT": "prod", "APP_BASE_URL": "http://a.example.com", "SECRET_KEY": "0123456789abcdef"},
      "must use https"),
 ])
@@ -69,6 +70,7 @@ def test_env_file_is_read_and_environment_wins(tmp_path):
     ("https://acme.atlassian.net", True), ("https://acme.jira.com", True), ("http://acme.atlassian.net", False),
     ("https://atlassian.net.evil.com", False), ("https://evil.com/acme.atlassian.net", False),
     ("http://127.0.0.1:9000", False), ("javascript:alert(1)", False),
+    ("https://evil.example\\.atlassian.net", False), ("https://user:pw@acme.atlassian.net", False),
 ])
 def test_allowed_hosts_default(url, ok):
     assert Settings.from_env({}, env_file=None).host_allowed(url) is ok

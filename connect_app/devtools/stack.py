@@ -163,6 +163,19 @@ class LocalStack:
         )
         wait_http(self.app_url + "/healthz")
 
+    def stop_web(self, *, sig: int = signal.SIGTERM) -> None:
+        """Stop gunicorn (the master and its workers); :meth:`start_web` starts it again."""
+        if self.web is None:
+            return
+        if self.web.poll() is None:
+            os.killpg(self.web.pid, sig)
+        try:
+            self.web.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.web.pid, signal.SIGKILL)
+            self.web.wait(timeout=5)
+        self.web = None
+
     def start_worker(self) -> subprocess.Popen:
         """Start one ``jira-ai worker`` process."""
         index = len(self.workers)

@@ -128,6 +128,15 @@ class JobJournal:
                 out.append(record)
         return out
 
+    def running_under(self, owner: str) -> list[JobRecord]:
+        """Jobs recorded as running under worker ``owner``."""
+        out = []
+        for key, _raw in self._store.scan("job:"):
+            record = self.get(key[len("job:") :])
+            if record is not None and record.state == "running" and record.owner == owner:
+                out.append(record)
+        return out
+
     def requeued(self, job_id: str) -> None:
         """Mark a stale job as queued again (its dead owner's lock removed)."""
         raw = self._store.get(f"job:{job_id}")

@@ -23,10 +23,10 @@ from typing import Any
 from huey import Huey
 from huey.exceptions import RetryTask
 
-from ..errors import AppError, ConfigError
+from ..errors import AppError, ConfigError, StorageError
 from ..models import AiEvent
 from ..settings import Settings
-from .journal import JobJournal
+from .journal import JobJournal, JobRecord
 from .ui_results import UiResults
 
 log = logging.getLogger(__name__)
@@ -102,6 +102,8 @@ class JobQueue:
         self.ui_results = ui_results
         self.runner: Runner | None = None
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._in_flight: set[str] = set()
+        self._in_flight_lock = threading.Lock()
         self._task = self.huey.task(
             retries=settings.job_retries,
             retry_delay=settings.job_retry_delay_seconds,
@@ -164,6 +166,15 @@ class JobQueue:
         runner = self.runner
         if runner is None:
             raise RuntimeError("this process has no job runner (start a worker with 'jira-ai worker')")
+        with self._in_flight_lock:
+            self._in_flight.add(job_id)
+        try:
+            self._run_job(runner, job_id, event_data, task)
+        finally:
+            with self._in_flight_lock:
+                self._in_flight.discard(job_id)
+
+    def _run_job(self, runner: Runner, job_id: str, event_data: dict[str, Any], task: Any) -> None:
         record = self.journal.start(job_id, self.owner)
         if record is None:
             log.info("job %s already ended or running elsewhere; skipping", job_id)
@@ -250,14 +261,30 @@ class JobQueue:
         return True
 
     def recover(self, *, queued_after: float = 600.0) -> int:
-        """Re-enqueue jobs whose worker died mid-job (or that sat queued too long). Returns the count."""
+        """Re-enqueue jobs whose worker died mid-job, that this worker could not hand back, or that sat
+        queued too long. Returns the count.
+        """
         count = 0
-        for record in self.journal.stale(queued_after=queued_after):
+        for record in self._orphans() + self.journal.stale(queued_after=queued_after):
             log.warning("recovering job %s (state %s, owner %s)", record.job_id, record.state, record.owner)
             self.journal.requeued(record.job_id)
             self._task(record.job_id, record.event)
             count += 1
         return count
+
+    def _orphans(self) -> list[JobRecord]:
+        """Jobs recorded as running here that no thread here runs: their attempt ended while the store
+        was failing, so neither its hand-back (``release``) nor its end (``finish``) was recorded, and
+        the queue could not take the retry. Being this live worker's, no other worker recovers them.
+        """
+        with self._in_flight_lock:
+            in_flight = set(self._in_flight)
+        since = time.time()
+        return [
+            record
+            for record in self.journal.running_under(self.owner)
+            if record.job_id not in in_flight and (record.started_at or 0.0) < since
+        ]
 
     def run_worker(
         self,
@@ -270,7 +297,10 @@ class JobQueue:
         """Consume jobs until interrupted (SIGINT/SIGTERM), with heartbeats and recovery sweeps."""
         self.runner = runner
         stop = stop or threading.Event()
-        self.journal.heartbeat(self.owner)
+        try:
+            self.journal.heartbeat(self.owner)
+        except StorageError as exc:  # start anyway: the maintenance thread beats again
+            log.warning("job journal unavailable at start (%s); consuming once it answers", exc.code)
         interval = recovery_interval or max(1.0, self.journal.heartbeat_ttl / 2)
         maintenance = threading.Thread(
             target=self._maintain, args=(stop, interval), daemon=True, name="jobs-maintenance"

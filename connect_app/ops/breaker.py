@@ -280,6 +280,7 @@ class BreakerRegistry:
         self._defaults = dict(defaults)
         self._overrides = {prefix: dict(kw) for prefix, kw in (overrides or {}).items()}
         self._breakers: dict[str, CircuitBreaker] = {}
+        self._unrecorded: set[str] = set()
         self._lock = threading.Lock()
 
     def get(self, name: str) -> CircuitBreaker:
@@ -293,13 +294,29 @@ class BreakerRegistry:
             if name.startswith(prefix):
                 kwargs.update(self._overrides[prefix])
         breaker = CircuitBreaker(self.store, name, **kwargs)
-        self.store.add(_NAMES_PREFIX + name, name)
         with self._lock:
-            return self._breakers.setdefault(name, breaker)
+            breaker = self._breakers.setdefault(name, breaker)
+        self._record_name(name)
+        return breaker
 
     def names(self) -> list[str]:
         """Every breaker name any process has used, sorted."""
-        return sorted(str(v) for _k, v in self.store.scan(_NAMES_PREFIX))
+        for name in list(self._unrecorded):
+            self._record_name(name)
+        return sorted({*(str(v) for _k, v in self.store.scan(_NAMES_PREFIX)), *self._unrecorded})
+
+    def _record_name(self, name: str) -> None:
+        """Remember ``name`` in the store; while the store fails, remember it here and try again later
+        (a process must start, and a breaker work, while the store is down).
+        """
+        try:
+            self.store.add(_NAMES_PREFIX + name, name)
+        except StorageError as exc:
+            if name not in self._unrecorded:
+                log.warning("circuit %s: store unavailable (%s); its name is recorded later", name, exc.code)
+            self._unrecorded.add(name)
+        else:
+            self._unrecorded.discard(name)
 
     def snapshots(self) -> list[dict[str, Any]]:
         """A :meth:`CircuitBreaker.snapshot` of every breaker seen by any process, sorted by name."""

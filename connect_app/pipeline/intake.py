@@ -21,11 +21,10 @@ from ..models import AiEvent
 from ..storage.dedupe import DedupeRepo
 from ..storage.site_settings import SiteSettingsRepo
 from .events import dedupe_key
-from .rate_limit import RateLimiter, Verdict
+from .rate_limit import RATE_LIMITED, RateLimiter, Verdict
 
 log = logging.getLogger(__name__)
 
-RATE_LIMITED = "rate_limited"
 #: Event kinds that reach the model, hence count against the rate limits.
 LIMITED_KINDS = frozenset({"comment", "issue_done"})
 
@@ -67,10 +66,11 @@ def admit(
     if not dedupe.claim(key):
         log.info("%s event repeats an accepted one (retry, replay or edit); ignored", event.door)
         return Admission("duplicate")
-    verdict = limiter.check(event.tenant_id, event.author_account_id) if limiter and counts(event) else None
-    if verdict is not None and not verdict.allowed:
-        assert limiter is not None
-        return refuse(event, verdict, limiter=limiter, queue=queue, dedupe=dedupe, key=key)
+    verdict = None
+    if limiter is not None and counts(event):
+        verdict = limiter.check(event.tenant_id, event.author_account_id)
+        if not verdict.allowed:
+            return refuse(event, verdict, limiter=limiter, queue=queue, dedupe=dedupe, key=key)
     try:
         job_id = queue.enqueue(event)
     except Exception:
@@ -101,7 +101,8 @@ def refuse(
                  event.door, event.kind, event.issue_key, lim.name, verdict.retry_after)
         return refused
     notice = AiEvent(
-        tenant_id=event.tenant_id, door=event.door, kind=RATE_LIMITED, delivery_id=f"{event.delivery_id}:{RATE_LIMITED}",
+        tenant_id=event.tenant_id, door=event.door, kind=RATE_LIMITED,
+        delivery_id=f"{event.delivery_id}:{RATE_LIMITED}",
         issue_key=event.issue_key, issue_id=event.issue_id, project_key=event.project_key,
         comment_id=event.comment_id, author_account_id=event.author_account_id, author_name=event.author_name,
         received_at=event.received_at, source=event.source,

@@ -7,6 +7,7 @@ The same code serves both doors and the draft-only facade; it never imports Flas
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from .classify import IntentClassifier
 from .context import REPLY_PROPERTY_KEY as REPLY_PROPERTY
 from .context import build_context
 from .generators.base import ModelGateway
+from .rate_limit import RATE_LIMITED, refusal_message
 from .router import Router
 from .run import EventLogger, RunContext
 from .ui_tasks import UiTasks
@@ -168,6 +170,8 @@ class Pipeline:
         site = self.site_settings.get(tenant.tenant_id)
         if not site.project_enabled(event.project_key):
             return ReplyOutcome(status="skipped", reason="project_disabled")
+        if event.kind == RATE_LIMITED:
+            return self._reply_rate_limited(event, tenant, bound)
         if event.kind == "issue_done" and (not site.resolution_summary_on_done or event.extra.get("by_app")):
             return ReplyOutcome(status="skipped", reason="resolution_summary_off")
         jira = self.jira_for(tenant)
@@ -180,6 +184,9 @@ class Pipeline:
             if existing is not None:
                 bound.info("reply %s already posted for this request; not posting again", existing)
                 return ReplyOutcome(status="duplicate", comment_id=existing)
+            if self._request_withdrawn(jira, event, recent):
+                bound.info("the request comment was deleted before the reply; not answering or acting on it")
+                return ReplyOutcome(status="skipped", reason="request_deleted")
             context = build_context(
                 jira,
                 issue_key=event.issue_key,
@@ -222,6 +229,21 @@ class Pipeline:
             confidence=classification.confidence,
             timings_ms=timings,
         )
+
+    def _reply_rate_limited(self, event: AiEvent, tenant: Tenant, bound: EventLogger) -> ReplyOutcome:
+        """The polite reply to the first request refused by a rate limit (no model, no action)."""
+        jira = self.jira_for(tenant)
+        existing = self._existing_reply(event, self._recent_comments(jira, event))
+        if existing is not None:
+            return ReplyOutcome(status="duplicate", comment_id=existing, reason="rate_limited")
+        extra = event.extra
+        limit = str(extra.get("limit") or "")
+        retry_after = max(1, math.ceil(float(extra.get("retry_at") or 0) - time.time()))
+        text = refusal_message(str(extra.get("per") or "user"), str(extra.get("window") or "minute"),
+                               retry_after)
+        comment_id = self._post(jira, event, Draft(intent=Intent.UNCLEAR, markdown=text), status=RATE_LIMITED)
+        bound.info("posted the rate-limit reply %s (%s)", comment_id, limit)
+        return ReplyOutcome(status=RATE_LIMITED, comment_id=comment_id, reason=limit)
 
     def draft(self, text: str, *, tenant: Tenant, context: IssueContext) -> tuple[Classification, Draft]:
         """Classify and draft without Jira (nothing posted, no action taken): the facade's path."""
@@ -298,6 +320,24 @@ class Pipeline:
         """The newest comments with their properties: enough to find an earlier reply to this request."""
         return jira.get_comments(event.issue_key, max_results=50, newest_first=True, expand_properties=True)
 
+    @staticmethod
+    def _request_withdrawn(jira: JiraClient, event: AiEvent, recent: list[dict[str, Any]]) -> bool:
+        """True when the comment that asked has been deleted: it is then neither answered (the reply
+        would repeat words their author took back) nor acted on. Asks Jira only when the request is
+        not among the ``recent`` comments already fetched (so never in the usual case).
+        """
+        if event.kind != "comment" or not event.comment_id:
+            return False
+        if any(str(c.get("id")) == str(event.comment_id) for c in recent):
+            return False
+        try:
+            jira.get_comment(event.issue_key, event.comment_id, expand_properties=False)
+        except JiraError as exc:
+            if exc.status == 404:
+                return True
+            raise
+        return False
+
     def _existing_reply(self, event: AiEvent, comments: list[dict[str, Any]]) -> str | None:
         """The id of our reply to this request, if one was posted already (by any attempt)."""
         marker = self._marker(event)
@@ -309,7 +349,7 @@ class Pipeline:
 
     @staticmethod
     def _marker(event: AiEvent) -> str:
-        if event.kind == "comment":
+        if event.kind in ("comment", RATE_LIMITED):  # the rate-limit reply answers the request comment
             return f"comment:{event.comment_id}"
         return f"{event.kind}:{event.extra.get('changelog_id') or event.delivery_id}"
 

@@ -224,7 +224,8 @@ def validate_reply(draft: Draft, *, trigger: str = "@ai", max_chars: int = 12000
     Raises :class:`ValidationFailedError` when the reply is empty, has unfilled placeholders,
     an unacceptable tone, or cannot be expressed as valid ADF even as plain text.
     """
-    markdown = (draft.markdown or "").strip()
+    # Invisible characters (zero-width, bidi controls) cannot hide a trigger, a placeholder or a rude word.
+    markdown = strip_invisible(draft.markdown or "").strip()
     if not markdown:
         raise ValidationFailedError("The generated reply is empty.", code="reply_empty")
     warnings: list[str] = []

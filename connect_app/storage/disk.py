@@ -7,6 +7,7 @@ SQLite transactions, which diskcache exposes as ``transact()``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from typing import Any
 import diskcache
 
 from ..errors import StorageError
+
+PING_TTL_SECONDS = 60.0
 
 
 class DiskStore:
@@ -97,8 +100,8 @@ class DiskStore:
                     yield key, value
 
     def ping(self) -> bool:
-        """See the contract."""
-        self._guard(self._cache.get, "__ping__")
+        """See the contract. It writes: a full or read-only disk still answers reads but loses work."""
+        self._guard(self._cache.set, "__ping__", time.time(), expire=PING_TTL_SECONDS)
         return True
 
     def close(self) -> None:

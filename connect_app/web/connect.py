@@ -169,7 +169,8 @@ def receive(kind: str) -> tuple[str, int]:
     if isinstance(result, Drop):
         log.debug("webhook dropped: %s", result.reason)
         return "", 204
-    admission = admit(result, site_settings=svc.site_settings, dedupe=svc.stores.dedupe, queue=svc.queue)
+    admission = admit(result, site_settings=svc.site_settings, dedupe=svc.stores.dedupe, queue=svc.queue,
+                      limiter=svc.limiter)
     if admission.status == "duplicate":
         retry = request.headers.get("X-Atlassian-Webhook-Retry", "0")
         log.info("webhook (retry %s) repeats an accepted delivery", retry[:8])

@@ -150,7 +150,8 @@ def with_actor(payload: dict[str, Any]) -> dict[str, Any]:
 
 def accept(svc: Services, event: AiEvent) -> tuple[Response, int]:
     """Admit the event through the doors' shared intake and answer Forge."""
-    result = admit(event, site_settings=svc.site_settings, dedupe=svc.stores.dedupe, queue=svc.queue)
+    result = admit(event, site_settings=svc.site_settings, dedupe=svc.stores.dedupe, queue=svc.queue,
+                   limiter=svc.limiter)
     if result.status == "unavailable":
         return ack("unavailable", 503)
     extra = {k: v for k, v in (("reason", result.reason), ("job_id", result.job_id)) if v}

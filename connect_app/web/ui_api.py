@@ -16,6 +16,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from ..errors import BadRequestError, CircuitOpenError, JiraError, NotFoundError
 from ..llm.insights import suggestions
+from ..pipeline.rate_limit import Verdict, verdict_message
 from ..pipeline.ui_tasks import (
     COMMENT,
     DRAFT,
@@ -135,11 +136,30 @@ def build_ui_api_blueprint(
 
 
 # ---------------------------------------------------------------------- panel helpers
-def accepted(svc: Services, caller: UiCaller, kind: str, payload: dict[str, Any]) -> tuple[Any, int]:
-    """Enqueue a UI job for the caller and answer ``202 {"job_id"}``."""
-    job_id = svc.queue.enqueue_ui(kind, payload, tenant_id=caller.tenant.tenant_id,
-                                  account_id=caller.account_id)
+def accepted(svc: Services, caller: UiCaller, kind: str, payload: dict[str, Any]) -> tuple[Any, ...]:
+    """Enqueue a UI job for the caller and answer ``202 {"job_id"}``; 429 over a rate limit.
+
+    Drafts and posts count against the same per-person and per-site limits as ``@ai`` comments.
+    """
+    verdict = svc.limiter.check(caller.tenant.tenant_id, caller.account_id)
+    if not verdict.allowed:
+        return too_many_requests(verdict)
+    try:
+        job_id = svc.queue.enqueue_ui(kind, payload, tenant_id=caller.tenant.tenant_id,
+                                      account_id=caller.account_id)
+    except Exception:
+        svc.limiter.give_back(verdict)
+        raise
     return jsonify(job_id=job_id), 202
+
+
+def too_many_requests(verdict: Verdict) -> tuple[Any, int, dict[str, str]]:
+    """``429`` with ``Retry-After`` and a plain-words message saying when to try again."""
+    limit = verdict.refused_by.name if verdict.refused_by else "rate_limit"
+    log.info("429 %s %s: over the %s rate limit for %d s", request.method, request.path, limit,
+             verdict.retry_after)
+    body = jsonify(error="rate_limited", message=verdict_message(verdict), retry_after=verdict.retry_after)
+    return body, 429, {"Retry-After": str(verdict.retry_after)}
 
 
 def issue_facts(svc: Services, caller: UiCaller, issue_key: str) -> tuple[dict[str, Any], int | None]:

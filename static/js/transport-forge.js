@@ -63,7 +63,7 @@ function plainWords(status, body) {
     return failure(code, "That is too much text to send. Shorten it and try again.", status);
   }
   if (status === 429) {
-    return failure(code, "Too many requests right now. Wait a moment and try again.", status);
+    return failure(code, serverMessage || "Too many requests right now. Wait a moment and try again.", status);
   }
   if (status >= 500) {
     return failure(

@@ -34,7 +34,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
-    s = LocalStack(llm="fake", fake_llm_latency=0.25)
+    # One person drafts, regenerates and posts about eight times a minute here: above the default rate limits.
+    s = LocalStack(llm="fake", fake_llm_latency=0.25,
+                   env={"RATE_LIMIT_USER_PER_MINUTE": "1000", "RATE_LIMIT_USER_PER_HOUR": "1000"})
     try:
         s.start()
         s.install()

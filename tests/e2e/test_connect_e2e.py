@@ -21,7 +21,9 @@ SAM = "5b10a0effa615349cb016cd8"
 
 @pytest.fixture(scope="module")
 def stack():
-    s = LocalStack(llm="fake", env={"JOB_LEASE_SECONDS": "2", "JOB_RETRIES": "2"})
+    # One user asks a dozen times within a minute across this module: above the default rate limits.
+    s = LocalStack(llm="fake", env={"JOB_LEASE_SECONDS": "2", "JOB_RETRIES": "2",
+                                    "RATE_LIMIT_USER_PER_MINUTE": "1000", "RATE_LIMIT_USER_PER_HOUR": "1000"})
     try:
         s.start()
         s.install()

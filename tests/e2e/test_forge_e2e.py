@@ -22,7 +22,8 @@ COMMENTED = "avi:jira:commented:issue"
 @pytest.fixture(scope="module")
 def stack():
     s = LocalStack(llm="fake", door="forge", sim_options={"forge_retry_base_delay": 0.2},
-                   env={"JOB_LEASE_SECONDS": "2", "JOB_RETRIES": "2"})
+                   env={"JOB_LEASE_SECONDS": "2", "JOB_RETRIES": "2",  # a dozen requests a minute: above the
+                        "RATE_LIMIT_USER_PER_MINUTE": "1000", "RATE_LIMIT_USER_PER_HOUR": "1000"})  # default limits
     try:
         s.start()
         s.install()

@@ -29,7 +29,8 @@ def stack(redis_url):
     flush.close()
     s = LocalStack(llm="fake", web_workers=2, workers=2,
                    env={"REDIS_URL": url, "MAX_DAILY_COST_USD": str(LIMIT_USD), "JOB_LEASE_SECONDS": "2",
-                        "QUEUE_WORKERS": "4"})
+                        "QUEUE_WORKERS": "4",  # a burst: every user asks 10 times at once (over the default limits)
+                        "RATE_LIMIT_USER_PER_MINUTE": "1000", "RATE_LIMIT_USER_PER_HOUR": "1000"})
     try:
         s.start()
         s.install()

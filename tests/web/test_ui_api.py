@@ -66,6 +66,8 @@ def app(tmp_path_factory):
     settings = Settings.from_env({
         "APP_BASE_URL": APP_URL, "DATA_DIR": str(tmp_path_factory.mktemp("data")),
         "CONNECT_INSTALL_KEYS_URL": KEYS_URL, "SECRET_KEY": "test-secret-key-0123456789",
+        # One user drafts dozens of times within a minute across this module: above the default limits.
+        "RATE_LIMIT_USER_PER_MINUTE": "1000", "RATE_LIMIT_USER_PER_HOUR": "1000",
     }, env_file=None)
     app = create_app(settings)
     svc = app.extensions["jira_ai"]
