@@ -79,9 +79,18 @@ def admit(
             limiter.give_back(verdict)
         log.exception("could not enqueue; the platform will retry the delivery")
         return Admission("unavailable")
+    _confirm(dedupe, key)
     log.info("accepted %s %s on %s as job %s in %.1f ms", event.door, event.kind, event.issue_key, job_id,
              (time.perf_counter() - started) * 1000)
     return Admission("accepted", job_id=job_id)
+
+
+def _confirm(dedupe: DedupeRepo, key: str) -> None:
+    """Make the claim last; if the store fails now, the short claim expires and the reply marker guards."""
+    try:
+        dedupe.confirm(key)
+    except Exception:
+        log.warning("could not confirm the dedupe claim; it expires soon, the reply marker prevents repeats")
 
 
 def counts(event: AiEvent) -> bool:
@@ -97,6 +106,7 @@ def refuse(
     assert lim is not None
     refused = Admission(RATE_LIMITED, reason=lim.name, retry_after=verdict.retry_after)
     if event.kind != "comment" or not limiter.claim_notice(event.tenant_id, event.author_account_id, verdict):
+        _confirm(dedupe, key)
         log.info("%s %s on %s dropped: over the %s rate limit for %d s more (already told this window)",
                  event.door, event.kind, event.issue_key, lim.name, verdict.retry_after)
         return refused
@@ -115,6 +125,7 @@ def refuse(
         dedupe.release(key)
         log.exception("could not enqueue the rate-limit reply; the platform will retry the delivery")
         return Admission("unavailable")
+    _confirm(dedupe, key)
     log.info("%s %s on %s refused: over the %s rate limit for %d s; one reply queued as job %s",
              event.door, event.kind, event.issue_key, lim.name, verdict.retry_after, job_id)
     return Admission(RATE_LIMITED, reason=lim.name, job_id=job_id, retry_after=verdict.retry_after)

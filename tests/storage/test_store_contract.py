@@ -135,3 +135,17 @@ def test_repos_work_on_every_backend(store):
 
 def test_ping(store):
     assert store.ping() is True
+
+
+def test_a_dedupe_claim_is_provisional_until_confirmed(store, monkeypatch):
+    import connect_app.storage.dedupe as dedupe_module
+
+    monkeypatch.setattr(dedupe_module, "CLAIM_TTL", 0.1)
+    dedupe = DedupeRepo(store)
+    assert dedupe.claim("lost") and not dedupe.claim("lost")
+    time.sleep(0.3)
+    assert dedupe.claim("lost"), "a claim whose job never reached the journal frees itself"
+    assert dedupe.claim("kept")
+    dedupe.confirm("kept")
+    time.sleep(0.3)
+    assert not dedupe.claim("kept")
