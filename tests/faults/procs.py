@@ -198,7 +198,7 @@ class Tmpfs:
     def fill(self) -> None:
         """Write until the filesystem is full."""
         chunk = b"\0" * 65536
-        with open(self.filler, "wb") as out, contextlib.suppress(OSError):
+        with contextlib.suppress(OSError), open(self.filler, "wb") as out:  # close() may fail too
             while True:
                 out.write(chunk)
                 out.flush()
