@@ -198,21 +198,11 @@ class Pipeline:
             )
         with self._stage("classify", timings):
             classification = self._classify(event, context)
-        run = RunContext(
-            settings=self.settings,
-            event=event,
-            tenant=tenant,
-            site=site,
-            context=context,
-            classification=classification,
-            gateway=self.gateway,
-            jira=jira,
-            job_id=job_id,
-            journal=journal,
-            log=bound,
-        )
         with self._stage("generate", timings):
-            draft = self.router.handler_for(classification.intent)(run)
+            draft = self._write(RunContext(settings=self.settings, event=event, tenant=tenant, site=site,
+                                           context=context, classification=classification,
+                                           gateway=self.gateway, jira=jira, job_id=job_id, journal=journal,
+                                           log=bound))
         with self._stage("validate", timings):
             reply = validate_reply(draft, trigger=self.settings.ai_trigger)
         with self._stage("post", timings):
@@ -261,18 +251,10 @@ class Pipeline:
         timings: dict[str, float] = {}
         with self._stage("classify", timings):
             classification = self._classify(event, context)
-        run = RunContext(
-            settings=self.settings,
-            event=event,
-            tenant=tenant,
-            site=site,
-            context=context,
-            classification=classification,
-            gateway=self.gateway,
-            jira=None,
-        )
         with self._stage("generate", timings):
-            draft = self.router.handler_for(classification.intent)(run)
+            draft = self._write(RunContext(settings=self.settings, event=event, tenant=tenant, site=site,
+                                           context=context, classification=classification,
+                                           gateway=self.gateway, jira=None))
         if self.metrics is not None:
             self.metrics.record_pipeline_execution(
                 intent=classification.intent.value, total_ms=(time.perf_counter() - started) * 1000,
@@ -281,6 +263,10 @@ class Pipeline:
         return classification, draft
 
     # ------------------------------------------------------------------ stages
+    def _write(self, run: RunContext) -> Draft:
+        """The draft from the handler of the run's intent."""
+        return self.router.handler_for(run.classification.intent)(run)
+
     def _classify(self, event: AiEvent, context: IssueContext) -> Classification:
         started = time.perf_counter()
         result = self._decide_intent(event, context)

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import AuthError, BadRequestError, CircuitOpenError, ForbiddenError, JiraError, StorageError
-from ..jira.auth import ConnectJwtAuth
 from ..jira.client import JiraClient
 from ..models import Tenant
 from ..services import Services, jira_client_for
@@ -89,15 +88,8 @@ def verify_page_load(services: Services) -> UiCaller:
 
 def request_jira(services: Services, tenant: Tenant) -> JiraClient:
     """A Jira client fit for a request thread: short timeout, no retries, behind the site's breaker."""
-    if tenant.door == "forge":
-        return jira_client_for(services.settings, tenant, services.breakers, tenants=services.stores.tenants,
-                               timeout=REQUEST_JIRA_TIMEOUT_SECONDS, max_retries=0)
-    if tenant.door != "connect" or not tenant.shared_secret:
-        return services.jira_for(tenant)
-    auth = ConnectJwtAuth(issuer=services.settings.app_key, secret=tenant.shared_secret,
-                          base_url=tenant.base_url, ttl=services.settings.outbound_jwt_ttl_seconds)
-    return JiraClient(tenant.base_url, auth, timeout=REQUEST_JIRA_TIMEOUT_SECONDS, max_retries=0,
-                      breaker=services.breakers.get(f"jira:{tenant.tenant_id}"))
+    return jira_client_for(services.settings, tenant, services.breakers, tenants=services.stores.tenants,
+                           timeout=REQUEST_JIRA_TIMEOUT_SECONDS, max_retries=0)
 
 
 def admin_cache_key(tenant_id: str, account_id: str) -> str:
