@@ -195,6 +195,7 @@ def build_services(settings: Settings, *, llm_http_client: Any = None) -> Servic
         site_settings,
         pings={"storage": stores.durable.ping, "queue": queue.ping},
         soft_pings={"cache": stores.cache.ping},
+        live_workers=queue.live_workers,
     )
     return Services(
         settings=settings,

@@ -7,6 +7,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
+import urllib.request
 
 import pytest
 
@@ -68,11 +71,32 @@ def test_serve_runs_web_and_worker_and_stops_on_sigterm(tmp_path):
     env.update({"DATA_DIR": str(tmp_path / "data"), "BIND": f"127.0.0.1:{port}", "WEB_WORKERS": "1"})
     proc = subprocess.Popen([sys.executable, "-m", "connect_app.cli", "serve"], env=env, cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    lines: list[str] = []
+    consumer_started = threading.Event()
+
+    def read() -> None:
+        for raw in proc.stdout:
+            lines.append(raw.decode(errors="replace"))
+            if "Huey consumer started" in lines[-1]:
+                consumer_started.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     try:
         wait_http(f"http://127.0.0.1:{port}/readyz", timeout=30)
+        # The web side is up; wait for the job worker too, as a deploy would: by its heartbeat
+        # (reported on /readyz) and by the consumer's own start line.
+        deadline = time.monotonic() + 30
+        workers = 0
+        while time.monotonic() < deadline and not workers:
+            workers = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz").read())["workers"]
+            time.sleep(0.2)
+        assert workers == 1, "".join(lines)
+        assert consumer_started.wait(30), "".join(lines)
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
-    text = out.decode(errors="replace")
+        proc.wait(timeout=30)
+        reader.join(timeout=10)
+    text = "".join(lines)
     assert proc.returncode == 0, text
-    assert "Huey consumer started" in text or "consumer" in text.lower()
+    assert "Shutting down: Master" in text

@@ -114,6 +114,10 @@ class JobJournal:
         """True when worker ``owner`` beat recently."""
         return isinstance(owner, str) and self._store.get(f"worker:{owner}") is not None
 
+    def live_workers(self) -> int:
+        """How many workers beat within the last lease (``heartbeat_ttl``) seconds."""
+        return sum(1 for _ in self._store.scan("worker:"))
+
     def stale(self, *, queued_after: float) -> list[JobRecord]:
         """Jobs to re-enqueue: running under a dead owner, or queued longer than ``queued_after`` s."""
         now = time.time()

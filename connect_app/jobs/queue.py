@@ -156,6 +156,10 @@ class JobQueue:
         """Jobs accepted and not yet ended."""
         return self.journal.pending()
 
+    def live_workers(self) -> int:
+        """Job worker processes alive now (their heartbeats, shared through storage)."""
+        return self.journal.live_workers()
+
     def ping(self) -> bool:
         """True when the queue's storage answers."""
         self.huey.pending_count()

@@ -42,11 +42,13 @@ class Monitor:
         soft_pings: Mapping[str, Callable[[], object]] | None = None,
         queue_warn_depth: int = 100,
         min_requests: int = 5,
+        live_workers: Callable[[], int] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """``pings`` must answer or the service is unhealthy (default: the metrics store);
         a failing ``soft_pings`` entry only degrades it. The error rate changes the status only
-        once the last hour holds at least ``min_requests`` requests.
+        once the last hour holds at least ``min_requests`` requests. ``live_workers`` counts the
+        job workers alive; jobs waiting with none alive degrade the status.
         """
         self.metrics = metrics
         self.ledger = ledger
@@ -58,6 +60,7 @@ class Monitor:
         self._soft_pings = dict(soft_pings or {})
         self._queue_warn_depth = queue_warn_depth
         self._min_requests = min_requests
+        self._live_workers = live_workers
         self._clock = clock
 
     # ------------------------------------------------------------------ health
@@ -97,6 +100,9 @@ class Monitor:
             reasons.append((UNHEALTHY, "the queue depth is unavailable"))
         elif depth >= self._queue_warn_depth:
             reasons.append((DEGRADED, f"{depth} jobs are waiting"))
+        workers = self._workers()
+        if workers == 0 and depth:
+            reasons.append((DEGRADED, f"{depth} job(s) waiting and no job worker is running"))
 
         levels = {level for level, _ in reasons}
         status = UNHEALTHY if UNHEALTHY in levels else DEGRADED if DEGRADED in levels else HEALTHY
@@ -107,7 +113,7 @@ class Monitor:
             "checks": {**checks, **soft},
             "error_rate": {**rate, "threshold": threshold, "min_requests": self._min_requests},
             "breakers": breakers or [],
-            "queue": {"depth": depth, "warn_at": self._queue_warn_depth},
+            "queue": {"depth": depth, "warn_at": self._queue_warn_depth, "workers": workers},
             "recent_errors": [
                 {**e, "at": _iso(e["at"]) if isinstance(e.get("at"), int | float) else None}
                 for e in self.metrics.recent_errors(10)
@@ -230,6 +236,15 @@ class Monitor:
             return self.breakers.snapshots()
         except Exception as exc:
             log.warning("breaker states unavailable: %s", type(exc).__name__)
+            return None
+
+    def _workers(self) -> int | None:
+        if self._live_workers is None:
+            return None
+        try:
+            return int(self._live_workers())
+        except Exception as exc:
+            log.warning("job worker count unavailable: %s", type(exc).__name__)
             return None
 
     def _queue(self) -> int | None:

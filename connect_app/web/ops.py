@@ -59,7 +59,8 @@ def readiness(svc: Any) -> tuple[dict[str, Any], int]:
     Storage, the cache store and the queue must answer (else 503, ``not_ready``). An open LLM
     breaker or open Jira breakers leave the process able to work (the offline provider answers;
     other sites are fine), so they make it ``degraded`` with 200. Jira breakers are reported as
-    counts only: this route is public and must not list sites.
+    counts only: this route is public and must not list sites. ``workers`` counts the job workers
+    alive (by heartbeat), so a deploy can wait for them too.
     """
     checks: dict[str, str] = {}
     stores = getattr(svc, "stores", None)
@@ -90,8 +91,22 @@ def readiness(svc: Any) -> tuple[dict[str, Any], int]:
         status = "degraded"
     else:
         status = "ready"
-    body = {"status": status, "checks": checks, "breakers": breakers}
+    body = {"status": status, "checks": checks, "breakers": breakers, "workers": _live_workers(queue)}
     return body, 503 if status == "not_ready" else 200
+
+
+def _live_workers(queue: Any) -> int | None:
+    """Job workers alive now (a count; ``None`` when unknown). Informational: the web process is
+    ready without them, and jobs wait durably until one runs.
+    """
+    count = getattr(queue, "live_workers", None)
+    if count is None:
+        return None
+    try:
+        return int(count())
+    except Exception as exc:
+        log.warning("job worker count unavailable: %s", type(exc).__name__)
+        return None
 
 
 def _breaker_report(registry: Any) -> dict[str, Any]:

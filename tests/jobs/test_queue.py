@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from connect_app.errors import JiraError, ValidationFailedError
@@ -110,6 +112,21 @@ def test_a_job_held_by_a_live_worker_is_not_run_twice(queue):
     assert queue.recover() == 0
     drain(queue)
     assert runner.runs == []
+
+
+def test_live_workers_are_counted_by_heartbeat_until_the_lease_ends(settings):
+    store = DiskStore(settings.data_dir / "beats")
+    try:
+        q = JobQueue(settings, JobJournal(store, heartbeat_ttl=0.3))
+        assert q.live_workers() == 0
+        q.journal.heartbeat("a")
+        q.journal.heartbeat("b")
+        q.journal.heartbeat("a")
+        assert q.live_workers() == 2
+        time.sleep(0.4)
+        assert q.live_workers() == 0
+    finally:
+        store.close()
 
 
 def test_enqueue_failure_leaves_no_journal_entry(queue, monkeypatch):

@@ -67,7 +67,7 @@ def test_healthy_without_traffic(parts):
     assert health["status"] == "healthy" and health["reasons"] == []
     assert health["checks"] == {"storage": "ok"}
     assert health["error_rate"]["rate"] is None and health["error_rate"]["threshold"] == 0.1
-    assert health["queue"] == {"depth": 0, "warn_at": 10}
+    assert health["queue"] == {"depth": 0, "warn_at": 10, "workers": None}
 
 
 def test_error_rate_degrades_then_makes_unhealthy(parts):
@@ -106,6 +106,21 @@ def test_open_breaker_and_deep_queue_degrade(parts):
     assert health["status"] == "degraded"
     assert "circuit llm is open" in health["reasons"] and "12 jobs are waiting" in health["reasons"]
     assert [b["name"] for b in health["breakers"]] == ["llm"]
+
+
+def test_jobs_waiting_without_a_live_worker_degrade(parts, settings, clock):
+    m = parts
+    alive = {"n": 0}
+    monitor = Monitor(m["metrics"], m["ledger"], m["breakers"], lambda: m["depth"]["value"], settings,
+                      m["site_settings"], live_workers=lambda: alive["n"], clock=clock)
+    health = monitor.health_status()
+    assert health["status"] == "healthy" and health["queue"]["workers"] == 0  # nothing waits: fine
+    m["depth"]["value"] = 2
+    health = monitor.health_status()
+    assert health["status"] == "degraded"
+    assert "2 job(s) waiting and no job worker is running" in health["reasons"]
+    alive["n"] = 1
+    assert monitor.health_status()["status"] == "healthy"
 
 
 def test_failing_storage_or_queue_is_unhealthy(parts, settings, clock):

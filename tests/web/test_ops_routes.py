@@ -29,6 +29,11 @@ class Queue:
     def depth(self) -> int:
         return self.pending
 
+    def live_workers(self) -> int:
+        if self.fail:
+            raise StorageError("queue db locked")
+        return 2
+
 
 class FlakyStore:
     def __init__(self, inner) -> None:
@@ -84,6 +89,7 @@ def test_readyz_ready(client, svc):
     assert body["status"] == "ready"
     assert body["checks"] == {"storage": "ok", "cache": "ok", "queue": "ok", "llm": "configured"}
     assert body["breakers"] == {"llm": "closed", "jira": {"closed": 0, "open": 0, "half_open": 0}}
+    assert body["workers"] == 2
 
 
 def test_open_llm_breaker_is_degraded_but_ready(client, svc):
@@ -169,3 +175,9 @@ def test_metrics_token_when_configured(client, svc):
 def test_metrics_not_enabled(client, svc):
     del svc.metrics
     assert client.get("/metrics").status_code == 404
+
+
+def test_an_unknown_worker_count_is_reported_as_null(client, svc):
+    svc.queue.fail = True
+    body = client.get("/readyz").get_json()
+    assert body["workers"] is None and body["checks"]["queue"] == "failing"
