@@ -79,3 +79,17 @@ def test_allowed_hosts_default(url, ok):
 def test_loopback_allowed_only_when_listed():
     s = Settings.from_env({"CONNECT_ALLOWED_HOSTS": "*.atlassian.net,127.0.0.1"}, env_file=None)
     assert s.host_allowed("http://127.0.0.1:9000")
+
+
+def test_every_setting_the_app_reads_is_documented_in_the_readme():
+    """Each environment variable Settings reads has a row (or a mention) in README's tables."""
+    import re
+    from pathlib import Path
+
+    from connect_app import settings as module
+
+    names = set(module._STR) | set(module._FLOAT) | set(module._INT) | set(module._BOOL)
+    names |= set(re.findall(r'env\.get\("([A-Z_]+)"', Path(module.__file__).read_text()))
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    missing = sorted(name for name in names if f"`{name}`" not in readme)
+    assert not missing, f"settings not documented in README.md: {missing}"
