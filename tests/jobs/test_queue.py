@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import time
 
 import pytest
@@ -137,3 +138,27 @@ def test_enqueue_failure_leaves_no_journal_entry(queue, monkeypatch):
     with pytest.raises(OSError):
         queue.enqueue(event())
     assert queue.depth() == 0
+
+
+def test_retry_delays_grow_with_each_failed_attempt(settings):
+    """Each retry is scheduled further out than the last (huey's retry_backoff, needs huey >= 3.3)."""
+    store = DiskStore(settings.data_dir / "store")
+    q = JobQueue(settings.replace(job_retries=3, job_retry_delay_seconds=2.0), JobJournal(store))
+    try:
+        q.runner = ScriptedRunner([JiraError("down", status=503)] * 3)
+        q.enqueue(event())
+        task = q.huey.dequeue()
+        waits, carried = [], []
+        for _ in range(3):
+            before = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)  # huey runs with utc=True
+            q.huey.execute(task, timestamp=task.eta)  # run it as if its time had come: no sleeping
+            [scheduled] = q.huey.scheduled()
+            waits.append(round((scheduled.eta - before).total_seconds()))
+            carried.append(scheduled.retry_delay)
+            [task] = q.huey.read_schedule(scheduled.eta)
+        assert waits == [2.0, 4.0, 8.0]
+        assert carried == [4.0, 8.0, 16.0]
+        q.huey.execute(task, timestamp=task.eta)  # the last attempt succeeds: nothing more is scheduled
+        assert q.huey.scheduled() == [] and q.depth() == 0
+    finally:
+        store.close()
