@@ -103,3 +103,49 @@ def test_reports(online):
 def test_module_functions_are_importable_from_the_package():
     for name in ("process_message", "get_health", "get_metrics", "get_costs", "JiraAIAssistant", "create_app"):
         assert callable(getattr(connect_app, name))
+
+
+def test_user_is_who_asks_in_the_prompt(online, llm):
+    llm.reset()
+    r = online.process_user_message("draft an email to the customer about the delay", issue=ISSUE,
+                                    user="Dana Scully")
+    assert r["success"] is True and r["intent"] == "email_request"
+    prompt = str(llm.requests[-1])
+    assert "Dana Scully" in prompt
+
+
+def test_user_signs_an_offline_email(tmp_path):
+    a = make(tmp_path)
+    try:
+        r = a.process_user_message("draft an email to the customer", issue=ISSUE, user="Dana Scully")
+    finally:
+        a.close()
+    assert r["success"] is True and r["offline"] is True and "Dana Scully" in r["content"]
+
+
+@pytest.fixture
+def default_assistant(tmp_path, monkeypatch):
+    """The module functions' assistant, configured from a clean environment in ``tmp_path``."""
+    for name in list(__import__("os").environ):
+        if name.startswith(("OPENAI_", "LLM_", "REDIS_", "AZURE_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    from connect_app.assistant import _Default
+
+    _Default.instance = None
+    yield
+    if _Default.instance is not None:
+        _Default.instance.close()
+    _Default.instance = None
+
+
+def test_module_functions_run_on_one_default_assistant(default_assistant):
+    r = connect_app.process_message("summarize this", issue=ISSUE, tenant="acme")
+    assert r["success"] is True and r["intent"] == "summary_request" and r["offline"] is True
+    assert "SUP-9" in r["content"] or "Exports fail" in r["content"]
+    assert connect_app.get_health()["status"] in ("healthy", "degraded")
+    assert "queue_depth" in connect_app.get_metrics()
+    costs = connect_app.get_costs("acme")
+    assert costs["tenant_id"] == "acme" and costs["today"]["cost_usd"] == 0.0  # offline: no spend
+    assert connect_app.process_message("")["error"] == "bad_request"

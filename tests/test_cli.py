@@ -100,3 +100,18 @@ def test_serve_runs_web_and_worker_and_stops_on_sigterm(tmp_path):
     text = "".join(lines)
     assert proc.returncode == 0, text
     assert "Shutting down: Master" in text
+
+
+def test_ask_prints_the_facade_result_as_json(tmp_path):
+    issue = tmp_path / "issue.json"
+    issue.write_text(json.dumps({"key": "SUP-4", "summary": "Login page is slow", "status": "In Progress"}))
+    res = run(["ask", "write a status update", "--issue", str(issue), "--user", "Dana"], None, tmp_path)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["success"] is True and out["intent"] == "comment_request" and out["offline"] is True
+    assert "SUP-4" in out["content"] and out["cost_usd"] == 0.0 and out["error"] is None
+
+
+def test_ask_refuses_an_unreadable_issue_file(tmp_path):
+    res = run(["ask", "summarize this", "--issue", str(tmp_path / "missing.json")], None, tmp_path)
+    assert res.returncode == 2 and "cannot read --issue" in res.stderr
