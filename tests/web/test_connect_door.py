@@ -305,3 +305,78 @@ def test_health_and_readiness(client):
     assert client.get("/healthz").get_json() == {"status": "ok"}
     res = client.get("/readyz")
     assert res.status_code == 200 and res.get_json()["checks"]["storage"] == "ok"
+
+
+# ---------------------------------------------------------------------- lifecycle order and repeats
+def lifecycle(client, event, *, install_key=None):
+    """Deliver one lifecycle callback signed the way Jira signs it (RS256 install key or shared secret)."""
+    path = f"/connect/lifecycle/{event}"
+    body = installed_body(eventType=event)
+    if event in ("installed", "uninstalled"):
+        token = install_token(install_key, client_key=CLIENT_KEY, path=path)
+    else:
+        token = hs_token(path)
+    return post_json(client, path, body, token)
+
+
+@pytest.mark.parametrize("event", ["enabled", "disabled"])
+def test_enabled_or_disabled_before_installed_changes_nothing(client, app, install_key, keys, event):
+    # No shared secret is known yet, so the callback cannot be verified: refused, nothing stored, and
+    # the install that follows works as a first install.
+    assert lifecycle(client, event).status_code == 401
+    repo = app.extensions["jira_ai"].stores.tenants
+    assert repo.get(CLIENT_KEY) is None
+    assert lifecycle(client, "installed", install_key=install_key).status_code == 204
+    assert repo.get(CLIENT_KEY).enabled is True
+
+
+def test_installed_after_disabled_keeps_the_site_disabled(client, app, install_key, keys):
+    # Jira re-sends "installed" on upgrades and reinstalls of a disabled app; only "enabled" turns it on.
+    repo = app.extensions["jira_ai"].stores.tenants
+    assert lifecycle(client, "installed", install_key=install_key).status_code == 204
+    first_installed_at = repo.get(CLIENT_KEY).installed_at
+    assert lifecycle(client, "disabled").status_code == 204
+    assert lifecycle(client, "installed", install_key=install_key).status_code == 204
+    tenant = repo.get(CLIENT_KEY)
+    assert tenant.enabled is False and tenant.installed_at == first_installed_at
+    assert lifecycle(client, "enabled").status_code == 204
+    assert repo.get(CLIENT_KEY).enabled is True
+
+
+def test_installed_after_uninstalled_starts_enabled(client, app, install_key, keys):
+    repo = app.extensions["jira_ai"].stores.tenants
+    for event in ("installed", "disabled", "uninstalled"):
+        assert lifecycle(client, event, install_key=install_key).status_code == 204
+    assert lifecycle(client, "installed", install_key=install_key).status_code == 204
+    assert repo.get(CLIENT_KEY).enabled is True
+
+
+def test_uninstalled_for_a_site_never_installed_is_204(client, app, install_key, keys):
+    assert lifecycle(client, "uninstalled", install_key=install_key).status_code == 204
+    assert app.extensions["jira_ai"].stores.tenants.get(CLIENT_KEY) is None
+
+
+def test_enabled_or_disabled_after_uninstalled_is_refused(client, app, install_key, keys):
+    for event in ("installed", "uninstalled"):
+        assert lifecycle(client, event, install_key=install_key).status_code == 204
+    for event in ("enabled", "disabled"):
+        assert lifecycle(client, event).status_code == 401
+    assert app.extensions["jira_ai"].stores.tenants.get(CLIENT_KEY) is None
+
+
+@pytest.mark.parametrize("event", ["installed", "enabled", "disabled", "uninstalled"])
+def test_repeated_lifecycle_deliveries_end_in_the_same_state(client, app, install_key, keys, event):
+    repo = app.extensions["jira_ai"].stores.tenants
+    assert lifecycle(client, "installed", install_key=install_key).status_code == 204
+    assert lifecycle(client, event, install_key=install_key).status_code == 204
+    once = state(repo)
+    for _ in range(2):
+        assert lifecycle(client, event, install_key=install_key).status_code == 204
+    assert state(repo) == once
+    assert len(list(repo.all())) == (0 if event == "uninstalled" else 1)
+
+
+def state(repo):
+    """The stored tenant as plain data, without the time it was last written."""
+    tenant = repo.get(CLIENT_KEY)
+    return None if tenant is None else {k: v for k, v in vars(tenant).items() if k != "updated_at"}
