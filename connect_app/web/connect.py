@@ -101,6 +101,8 @@ def build_connect_blueprint() -> Blueprint:
             tenant_id=body["clientKey"], door="connect", base_url=body["baseUrl"].rstrip("/"),
             shared_secret=body["sharedSecret"], app_key=body["key"], cloud_id=body.get("cloudId"),
             display_url=body.get("displayUrl"), description=str(body.get("description") or "")[:200],
+            # Jira re-sends "installed" on upgrades and reinstalls: a disabled site stays disabled until its
+            # "enabled" callback, which (like "disabled") can only be verified once this secret is stored.
             enabled=existing.enabled if existing else True,
             installed_at=existing.installed_at if existing else 0.0,
         )
