@@ -32,7 +32,9 @@ def open_stores(settings: Settings) -> Stores:
         from .redis_store import RedisStore
 
         durable: KeyValueStore = RedisStore(settings.redis_url, namespace="durable")
-        cache: KeyValueStore = RedisStore(settings.redis_url, namespace="cache")
+        cache: KeyValueStore = RedisStore(
+            settings.redis_url, namespace="cache", evicting=True, size_limit_mb=settings.cache_size_limit_mb
+        )
     else:
         from .disk import DiskStore
 

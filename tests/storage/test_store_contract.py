@@ -7,40 +7,13 @@ import threading
 import time
 import uuid
 
-import pytest
-
 from connect_app.models import Tenant
 from connect_app.storage.crypto import SecretBox
 from connect_app.storage.dedupe import DedupeRepo
-from connect_app.storage.disk import DiskStore
-from connect_app.storage.redis_store import RedisStore
 from connect_app.storage.tenants import TenantRepo
+from tests.storage.backends import open_evicting_store, open_store
 
-
-def open_store(kind: str, where: str):
-    if kind == "disk":
-        return DiskStore(where)
-    return RedisStore(where, namespace="contract")
-
-
-@pytest.fixture(params=["disk", "redis"])
-def backend(request, tmp_path):
-    if request.param == "disk":
-        return "disk", str(tmp_path / "kv")
-    url = request.getfixturevalue("redis_url")
-    # a fresh database namespace per test: flush only our keys
-    store = RedisStore(url, namespace="contract")
-    for key, _ in list(store.scan("")):
-        store.delete(key)
-    store.close()
-    return "redis", url
-
-
-@pytest.fixture
-def store(backend):
-    s = open_store(*backend)
-    yield s
-    s.close()
+# The ``backend`` and ``store`` fixtures live in tests/storage/conftest.py.
 
 
 def test_get_set_delete_and_expiry(store):
@@ -149,3 +122,35 @@ def test_a_dedupe_claim_is_provisional_until_confirmed(store, monkeypatch):
     dedupe.confirm("kept")
     time.sleep(0.3)
     assert not dedupe.claim("kept")
+
+
+# ---------------------------------------------------------------------- the cache store's size bound
+ENTRY_BYTES = 100_000
+
+
+def _entry(i: int) -> str:
+    return f"{i:02d}" + "x" * ENTRY_BYTES
+
+
+def test_the_evicting_store_stays_within_its_size_limit_and_keeps_the_newest(backend):
+    cache = open_evicting_store(*backend, size_limit_mb=1)
+    try:
+        for i in range(30):  # about 3 MB into a 1 MB store
+            cache.set(f"e:{i:02d}", _entry(i), ttl=600)
+        live = dict(cache.scan("e:"))
+        assert sum(len(k) + len(v) for k, v in live.items()) <= 1024 * 1024
+        assert 5 <= len(live) <= 10
+        newest = [f"e:{i:02d}" for i in range(25, 30)]
+        assert all(live.get(k) == _entry(int(k[2:])) for k in newest), sorted(live)
+        assert all(cache.get(f"e:{i:02d}") is None for i in range(10)), "the oldest entries were evicted"
+        cache.set("after", "small")
+        assert cache.get("after") == "small" and cache.get("e:29") == _entry(29)
+    finally:
+        cache.close()
+
+
+def test_the_durable_store_never_evicts(store):
+    for i in range(30):  # the same 3 MB: a durable store keeps every entry
+        store.set(f"d:{i:02d}", _entry(i))
+    assert sorted(k for k, _ in store.scan("d:")) == [f"d:{i:02d}" for i in range(30)]
+    assert store.get("d:00") == _entry(0)
