@@ -32,7 +32,7 @@ from .pipeline.process import Pipeline
 from .pipeline.rate_limit import RateLimiter
 from .platform.connect.install_keys import InstallKeyFetcher
 from .platform.forge.keys import ForgeKeys
-from .platform.forge.site import system_token_provider
+from .platform.forge.site import system_token_provider, user_token_provider
 from .settings import Settings
 from .storage.factory import Stores, open_stores
 from .storage.ledger import CostLedger
@@ -90,6 +90,7 @@ def jira_client_for(
     tenants: TenantRepo | None = None,
     timeout: float | None = None,
     max_retries: int | None = None,
+    user_token: str | None = None,
 ) -> JiraClient:
     """A signed Jira REST client for a site, by the door it came through, behind the site's breaker.
 
@@ -98,6 +99,11 @@ def jira_client_for(
     from ``tenants`` for every request; :class:`~connect_app.errors.TokenExpiredError` when it has
     expired (raised here already, before any call, when it has expired by now). ``timeout`` and
     ``max_retries`` override the client's defaults (a request thread wants a short timeout, no retries).
+
+    ``user_token`` (Forge only: the ``x-forge-oauth-user`` token of the call being served) makes the
+    client act as that user instead of the app, so Jira evaluates every permission as the user; it
+    lives only as long as the request and is never stored. :class:`~connect_app.errors.AuthError` when
+    it has already expired.
     """
     breaker = breakers.get(f"jira:{tenant.tenant_id}") if breakers is not None else None
     limits: dict[str, Any] = {"breaker": breaker}
@@ -105,6 +111,8 @@ def jira_client_for(
         limits["timeout"] = timeout
     if max_retries is not None:
         limits["max_retries"] = max_retries
+    if user_token is not None and tenant.door != "forge":
+        raise JiraError("only Forge sites hand the app a user token", code="jira_unknown_door")
     if tenant.door == "connect":
         if not tenant.shared_secret:
             raise JiraError("this site has no shared secret (reinstall the app)", code="jira_not_installed")
@@ -119,6 +127,9 @@ def jira_client_for(
         if not tenant.api_base_url:
             raise JiraError("this Forge site has no apiBaseUrl (reinstall the app)",
                             code="jira_not_installed")
+        if user_token is not None:
+            return JiraClient(tenant.api_base_url, BearerAuth(user_token_provider(user_token)),
+                              api_prefix="/rest/api/3", **limits)
         token = system_token_provider(tenant, tenants)
         token()  # fail before any call when the token has already expired
         return JiraClient(tenant.api_base_url, BearerAuth(token), api_prefix="/rest/api/3", **limits)

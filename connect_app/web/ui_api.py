@@ -2,8 +2,10 @@
 
 Every call carries a Connect context token (see ``ui_auth``). Drafting and posting are UI jobs run
 by a worker: the call answers ``202 {"job_id"}`` at once and the screen polls ``/api/ui/jobs/<id>``.
-On the request thread there is no LLM call and at most one short Jira call (the issue's summary for
-the panel, or the administrator check). Errors are ``{"error": code, "message": plain words}``.
+On the request thread there is no LLM call and only short Jira calls: the issue's summary and draft
+count for the panel, the administrator check, or (Forge) whether the user can see the issue before a
+draft or a post is queued. Where the door gives a user token (Forge) these are asked as the user.
+Errors are ``{"error": code, "message": plain words}``.
 """
 
 from __future__ import annotations
@@ -31,7 +33,15 @@ from ..pipeline.ui_tasks import (
 )
 from ..services import Services
 from ..settings import EMAIL_TONES
-from .ui_auth import UiCaller, request_jira, require_admin, verify_ui_call
+from .ui_auth import (
+    UiCaller,
+    refuse_for_user,
+    remember_issue_visible,
+    request_jira,
+    require_admin,
+    require_issue_visible,
+    verify_ui_call,
+)
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +98,7 @@ def build_ui_api_blueprint(
         issue_key = caller.require_issue()
         site = svc.site_settings.get(caller.tenant.tenant_id)
         form = EmailForm.parse(json_object(), default_tone=site.default_email_tone)
+        require_issue_visible(svc, caller, issue_key)
         payload = job_payload(form, issue_key=issue_key, issue_id=caller.issue_id)
         return accepted(svc, caller, DRAFT, payload)
 
@@ -97,6 +108,7 @@ def build_ui_api_blueprint(
         caller = verify(svc)
         issue_key = caller.require_issue()
         form = CommentForm.parse(json_object())
+        require_issue_visible(svc, caller, issue_key)
         payload = job_payload(form, issue_key=issue_key, issue_id=caller.issue_id)
         return accepted(svc, caller, COMMENT, payload)
 
@@ -163,11 +175,24 @@ def too_many_requests(verdict: Verdict) -> tuple[Any, int, dict[str, str]]:
 
 
 def issue_facts(svc: Services, caller: UiCaller, issue_key: str) -> tuple[dict[str, Any], int | None]:
-    """The issue's key, summary and status, and its draft count; only the key when Jira is slow or down."""
+    """The issue's key, summary and status, and its draft count; only the key when Jira is slow or down.
+
+    Read as the user where the door gives a user token (Forge): when Jira does not show the user the
+    issue the panel is refused (``issue_not_visible``), so nobody drafts from an issue they cannot see.
+    """
     issue: dict[str, Any] = {"key": issue_key, "summary": None, "status": None}
-    jira = request_jira(svc, caller.tenant)
+    user_jira = caller.user_jira(svc)
+    jira = user_jira if user_jira is not None else request_jira(svc, caller.tenant)
     try:
-        fields = jira.get_issue(issue_key, fields=["summary", "status"]).get("fields") or {}
+        try:
+            found = jira.get_issue(issue_key, fields=["summary", "status"])
+        except JiraError as exc:
+            if user_jira is not None:
+                refuse_for_user(exc)
+            raise
+        if user_jira is not None:
+            remember_issue_visible(svc, caller, issue_key)
+        fields = found.get("fields") or {}
         status = fields.get("status")
         issue["summary"] = fields.get("summary") if isinstance(fields.get("summary"), str) else None
         issue["status"] = status.get("name") if isinstance(status, dict) else None

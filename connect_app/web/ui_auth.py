@@ -4,6 +4,13 @@ API calls carry a context token (``qsh`` = ``context-qsh``, from ``AP.context.ge
 loads carry a token hashed for the page URL. Both name the user (``sub``); the issue comes from the
 signed ``context`` claim only. The administrator check is the one Jira call made on a request thread:
 short timeout, no retries, its answer cached for five minutes per site and user.
+
+Where a door hands the app a token that acts as the user (Forge's ``x-forge-oauth-user``, see
+:meth:`UiCaller.user_jira`), the administrator check asks Jira as that user (``getMyPermissions``)
+and the issue a screen works on is read as that user, so someone who cannot browse an issue cannot
+draft from it. A Connect app has no such token: it asks as the app about the user
+(``getBulkPermissions`` with the ``accountId``) and the issue is the one Jira signed into the
+user's context token.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from .connect_auth import verify_connect
 log = logging.getLogger(__name__)
 
 ADMIN_CACHE_SECONDS = 300
+ISSUE_CACHE_SECONDS = 300
 REQUEST_JIRA_TIMEOUT_SECONDS = 5.0
 ADMIN_PERMISSION = "ADMINISTER"
 
@@ -57,6 +65,13 @@ class UiCaller:
         value = self.issue.get("id")
         return str(value) if isinstance(value, str | int) and str(value).isdigit() else ""
 
+    def user_jira(self, services: Services) -> JiraClient | None:
+        """A request-thread Jira client that acts as this user, or None when the door has no user token.
+
+        Connect has none (None: the app asks about the user); the Forge caller overrides this.
+        """
+        return None
+
     def require_issue(self) -> str:
         """The issue key; BadRequestError when the token was not issued inside an issue."""
         key = self.issue_key
@@ -86,10 +101,13 @@ def verify_page_load(services: Services) -> UiCaller:
     return _caller(services, context_token=False)
 
 
-def request_jira(services: Services, tenant: Tenant) -> JiraClient:
-    """A Jira client fit for a request thread: short timeout, no retries, behind the site's breaker."""
+def request_jira(services: Services, tenant: Tenant, *, user_token: str | None = None) -> JiraClient:
+    """A Jira client fit for a request thread: short timeout, no retries, behind the site's breaker.
+
+    With ``user_token`` (Forge) it acts as that user instead of the app.
+    """
     return jira_client_for(services.settings, tenant, services.breakers, tenants=services.stores.tenants,
-                           timeout=REQUEST_JIRA_TIMEOUT_SECONDS, max_retries=0)
+                           timeout=REQUEST_JIRA_TIMEOUT_SECONDS, max_retries=0, user_token=user_token)
 
 
 def admin_cache_key(tenant_id: str, account_id: str) -> str:
@@ -98,31 +116,104 @@ def admin_cache_key(tenant_id: str, account_id: str) -> str:
     return f"ui-admin:{digest}"
 
 
-def is_jira_admin(services: Services, caller: UiCaller) -> bool:
-    """True when Jira says the caller holds the global ADMINISTER permission (cached five minutes)."""
-    cache = services.stores.cache
-    key = admin_cache_key(caller.tenant.tenant_id, caller.account_id)
+def issue_cache_key(tenant_id: str, account_id: str, issue_key: str) -> str:
+    """Where "this user can see this issue" is remembered (ids hashed, like the administrator check's)."""
+    digest = hashlib.sha256(f"{tenant_id}\0{account_id}\0{issue_key}".encode()).hexdigest()[:32]
+    return f"ui-issue:{digest}"
+
+
+def _cached(services: Services, key: str) -> object:
     try:
-        cached = cache.get(key)
+        return services.stores.cache.get(key)
     except StorageError:
-        cached = None
-    if isinstance(cached, bool):
-        return cached
-    jira = request_jira(services, caller.tenant)
+        return None
+
+
+def _remember(services: Services, key: str, value: bool, ttl: int, what: str) -> None:
     try:
-        granted = jira.user_has_permissions(caller.account_id, global_permissions=[ADMIN_PERMISSION])
+        services.stores.cache.set(key, value, ttl=ttl)
+    except StorageError:
+        log.warning("could not cache the %s", what)
+
+
+def refuse_for_user(exc: JiraError) -> None:
+    """Turn Jira refusing *the user* into the screen's answer; other errors are left to the caller.
+
+    401: the user token no longer works (reload for a fresh one). 403/404 on an issue read as the
+    user: Jira does not show the user this issue.
+    """
+    if exc.status == 401:
+        raise AuthError("Jira refused your user token (x-forge-oauth-user); reload the page",
+                        code="user_token_rejected") from None
+    if exc.status in (403, 404):
+        raise ForbiddenError("You cannot see this issue in Jira, so the assistant will not work on it "
+                             "for you.", code="issue_not_visible") from None
+
+
+def is_jira_admin(services: Services, caller: UiCaller) -> bool:
+    """True when Jira says the caller holds the global ADMINISTER permission (cached five minutes).
+
+    As the user (``getMyPermissions``) where the door gives a user token, else as the app about the
+    user (``getBulkPermissions``). A Forge call without its user token is refused before the cache is
+    read: the page never opens on the app's own permissions.
+    """
+    user_jira = caller.user_jira(services)
+    key = admin_cache_key(caller.tenant.tenant_id, caller.account_id)
+    cached = _cached(services, key)
+    if isinstance(cached, bool):
+        if user_jira is not None:
+            user_jira.close()
+        return cached
+    jira = user_jira if user_jira is not None else request_jira(services, caller.tenant)
+    try:
+        if user_jira is not None:
+            granted = jira.get_my_permissions([ADMIN_PERMISSION])
+        else:
+            granted = jira.user_has_permissions(caller.account_id, global_permissions=[ADMIN_PERMISSION])
     except (JiraError, CircuitOpenError) as exc:
         log.warning("administrator check failed: %s", exc.code)
+        if user_jira is not None and isinstance(exc, JiraError) and exc.status == 401:
+            refuse_for_user(exc)
         raise JiraError("Jira could not confirm that you are a Jira administrator. Please try again in a "
                         "minute.", code="admin_check_failed") from None
     finally:
         jira.close()
     answer = bool(granted.get(ADMIN_PERMISSION))
-    try:
-        cache.set(key, answer, ttl=ADMIN_CACHE_SECONDS)
-    except StorageError:
-        log.warning("could not cache the administrator check")
+    _remember(services, key, answer, ADMIN_CACHE_SECONDS, "administrator check")
     return answer
+
+
+def remember_issue_visible(services: Services, caller: UiCaller, issue_key: str) -> None:
+    """Note that Jira showed ``issue_key`` to the caller (as the user), for five minutes."""
+    key = issue_cache_key(caller.tenant.tenant_id, caller.account_id, issue_key)
+    _remember(services, key, True, ISSUE_CACHE_SECONDS, "issue visibility check")
+
+
+def require_issue_visible(services: Services, caller: UiCaller, issue_key: str) -> None:
+    """ForbiddenError unless Jira shows ``issue_key`` to the caller, asked as the user.
+
+    Only where the door gives a user token (Forge; without the token: ``user_token_missing``). The
+    panel's own issue read answers it for five minutes; otherwise one short read as the user. When
+    Jira cannot answer the work is refused (it could not go ahead without Jira anyway). Connect: the
+    issue is the one Jira signed into the user's context token, nothing to ask.
+    """
+    user_jira = caller.user_jira(services)
+    if user_jira is None:
+        return
+    try:
+        if _cached(services, issue_cache_key(caller.tenant.tenant_id, caller.account_id, issue_key)) is True:
+            return
+        try:
+            user_jira.get_issue(issue_key, fields=["summary"])
+        except (JiraError, CircuitOpenError) as exc:
+            log.warning("issue visibility check failed: %s", exc.code)
+            if isinstance(exc, JiraError):
+                refuse_for_user(exc)
+            raise JiraError("Jira could not confirm that you can see this issue. Please try again in a "
+                            "minute.", code="issue_check_failed") from None
+    finally:
+        user_jira.close()
+    remember_issue_visible(services, caller, issue_key)
 
 
 def require_admin(services: Services, caller: UiCaller) -> None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import responses
 from werkzeug.serving import make_server
 
 import connect_app
@@ -34,7 +35,7 @@ from connect_app.pipeline.rate_limit import Limit, RateLimiter, limits_from_sett
 from connect_app.platform.connect.jwt import CONTEXT_QSH, encode_hs256
 from connect_app.services import Services
 from connect_app.settings import Settings
-from tests.platform.forge.fitkit import CLOUD_ID, INSTALLATION_ID, fit
+from tests.platform.forge.fitkit import API_BASE, CLOUD_ID, INSTALLATION_ID, fit, system_token
 from tests.security.kit import (
     ACME,
     APP_ACCOUNT,
@@ -211,10 +212,15 @@ def test_the_forge_screens_answer_429_too(forge, forge_key, monkeypatch):
     pin_limiter(monkeypatch, svc)
     context = {"cloudId": CLOUD_ID, "moduleKey": "ai-email-panel",
                "extension": {"type": "jira:issueContext", "issue": {"key": "SUP-7", "id": "10007"}}}
+    user = system_token(time.time() + 900, marker="dana")  # x-forge-oauth-user: drafts act as the user
     codes = []
-    for _ in range(7):
-        token = fit("ai-email-panel", forge_key, principal=DANA, context=context)
-        codes.append(client.post("/forge/ui/drafts", json=FORM, headers={"Authorization": f"Bearer {token}"}))
+    with responses.RequestsMock() as jira:  # the user may see SUP-7; asked once, then remembered
+        jira.get(f"{API_BASE}/rest/api/3/issue/SUP-7", json={"id": "10007", "key": "SUP-7", "fields": {}})
+        for _ in range(7):
+            token = fit("ai-email-panel", forge_key, principal=DANA, context=context)
+            codes.append(client.post("/forge/ui/drafts", json=FORM,
+                                     headers={"Authorization": f"Bearer {token}", "x-forge-oauth-user": user}))
+        assert len(jira.calls) == 1
     assert [r.status_code for r in codes] == [202] * 6 + [429]
     assert codes[-1].headers["Retry-After"] == "55" and "asked me for a lot" in codes[-1].get_json()["message"]
     assert svc.stores.tenants.get(INSTALLATION_ID) is not None

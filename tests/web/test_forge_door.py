@@ -162,11 +162,28 @@ def ui_fit(key, *, issue="SUP-7", principal=USER, module="ai-email-panel"):
                context={"cloudId": CLOUD_ID, "moduleKey": module, "extension": extension})
 
 
-def ui_headers(token, system=None):
+def ui_headers(token, system=None, user=None):
     headers = {"Authorization": f"Bearer {token}"}
     if system:
         headers["x-forge-oauth-system"] = system
+    if user:
+        headers["x-forge-oauth-user"] = user
     return headers
+
+
+def user_token(account=USER, exp=None):
+    """A user token shaped like Forge's ``x-forge-oauth-user`` (a JWT with exp), never verified by us."""
+    return system_token(exp or time.time() + 900, marker=f"user:{account}")
+
+
+def as_user(jira, token, method, url, **answer):
+    """Jira answers ``url`` only for calls carrying ``token``; anyone else gets a 401."""
+    def reply(request):
+        if request.headers.get("Authorization") != f"Bearer {token}":
+            return 401, {}, json.dumps({"errorMessages": ["wrong token"]})
+        return answer.get("status", 200), {}, json.dumps(answer.get("json", {}))
+
+    jira.add_callback(method, url, callback=reply, content_type="application/json")
 
 
 def drain(svc, limit=10):
@@ -401,23 +418,71 @@ def test_the_door_is_closed_without_forge_app_id(tmp_path, key):
 
 
 # ---------------------------------------------------------------------- the screens through invokeRemote
-def test_panel_takes_the_issue_from_the_signed_context(client, svc, key, jira):
-    system = system_token(time.time() + 900)
-    jira.get(f"{API}/issue/SUP-7", json={"id": "10007", "key": "SUP-7",
-                                        "fields": {"summary": "Checkout fails", "status": {"name": "Open"}}})
-    jira.get(f"{API}/issue/SUP-7/properties/jira-ai-assistant-drafts", json={"key": "x", "value": {"count": 2}})
-    res = client.get("/forge/ui/panel?issueKey=EVIL-1", headers=ui_headers(ui_fit(key), system))
+def test_panel_takes_the_issue_from_the_signed_context_and_reads_it_as_the_user(client, svc, key, jira):
+    system, user = system_token(time.time() + 900), user_token()
+    as_user(jira, user, responses.GET, f"{API}/issue/SUP-7",
+            json={"id": "10007", "key": "SUP-7", "fields": {"summary": "Checkout fails", "status": {"name": "Open"}}})
+    as_user(jira, user, responses.GET, f"{API}/issue/SUP-7/properties/jira-ai-assistant-drafts",
+            json={"key": "x", "value": {"count": 2}})
+    res = client.get("/forge/ui/panel?issueKey=EVIL-1", headers=ui_headers(ui_fit(key), system, user))
     assert res.status_code == 200, res.get_data(as_text=True)
     body = res.get_json()
     assert body["issue"] == {"key": "SUP-7", "summary": "Checkout fails", "status": "Open"} and body["drafts"] == 2
-    assert all(c.request.headers["Authorization"] == f"Bearer {system}" for c in jira.calls)
-    assert svc.stores.tenants.get(INSTALLATION_ID).system_token == system
+    assert [c.request.headers["Authorization"] for c in jira.calls] == [f"Bearer {user}"] * 2
+    assert svc.stores.tenants.get(INSTALLATION_ID).system_token == system  # the user token is never stored
+    assert user not in json.dumps(svc.stores.tenants.raw(INSTALLATION_ID))
 
 
-def test_a_draft_is_queued_for_the_fit_issue_and_user_then_polled(client, svc, key):
-    token = ui_fit(key)
-    res = client.post("/forge/ui/drafts", json=FORM, headers=ui_headers(token, system_token(time.time() + 900)))
+def test_panel_is_refused_for_an_issue_the_user_cannot_browse(client, key, jira, caplog):
+    caplog.set_level(logging.DEBUG)
+    user = user_token()
+    # The app's system token could read the issue; Jira answers the user 404, as it does for an issue
+    # they may not browse.
+    jira.get(f"{API}/issue/SUP-7", status=404, json={"errorMessages": [
+        "Issue does not exist or you do not have permission to see it."]},
+        match=[responses.matchers.header_matcher({"Authorization": f"Bearer {user}"})])
+    headers = ui_headers(ui_fit(key), system_token(time.time() + 900), user)
+    res = client.get("/forge/ui/panel", headers=headers)
+    assert res.status_code == 403 and res.get_json()["error"] == "issue_not_visible"
+    assert "cannot see this issue" in res.get_json()["message"]
+    res = client.post("/forge/ui/drafts", json=FORM, headers=headers)
+    assert res.status_code == 403 and res.get_json()["error"] == "issue_not_visible"
+    res = client.post("/forge/ui/comments", json={"subject": "Hi", "body": "Hello"}, headers=headers)
+    assert res.status_code == 403 and res.get_json()["error"] == "issue_not_visible"
+    assert user not in caplog.text
+
+
+def test_screens_that_act_for_the_user_need_the_user_token(client, key, jira):
+    system = system_token(time.time() + 900)
+    panel, admin = ui_fit(key), ui_fit(key, issue=None, module="ai-admin-page", principal=ADMIN)
+    for method, path, token, body in (("GET", "/forge/ui/panel", panel, None), ("POST", "/forge/ui/drafts", panel, FORM),
+                                      ("GET", "/forge/ui/admin", admin, None),
+                                      ("PUT", "/forge/ui/admin/settings", admin, {"default_email_tone": "formal"})):
+        res = client.open(path, method=method, json=body, headers=ui_headers(token, system))
+        assert res.status_code == 403, (path, res.get_data(as_text=True))
+        assert res.get_json()["error"] == "user_token_missing"
+        assert "x-forge-oauth-user" in res.get_json()["message"] and "appUserToken" in res.get_json()["message"]
+    assert not jira.calls  # never falls back to the app's own token
+
+
+def test_an_expired_or_refused_user_token_is_401(client, key, jira):
+    expired = user_token(exp=time.time() - 30)
+    res = client.get("/forge/ui/panel", headers=ui_headers(ui_fit(key), None, expired))
+    assert res.status_code == 401 and res.get_json()["error"] == "user_token_expired"
+    refused = user_token(account="refused")
+    jira.get(f"{API}/issue/SUP-7", status=401, json={"message": "Unauthorized"})
+    res = client.get("/forge/ui/panel", headers=ui_headers(ui_fit(key), None, refused))
+    assert res.status_code == 401 and res.get_json()["error"] == "user_token_rejected"
+    assert [c.request.headers["Authorization"] for c in jira.calls] == [f"Bearer {refused}"]  # none when expired
+
+
+def test_a_draft_is_queued_for_the_fit_issue_and_user_then_polled(client, svc, key, jira):
+    token, user = ui_fit(key), user_token()
+    as_user(jira, user, responses.GET, f"{API}/issue/SUP-7", json={"id": "10007", "key": "SUP-7", "fields": {}})
+    res = client.post("/forge/ui/drafts", json=FORM, headers=ui_headers(token, system_token(time.time() + 900), user))
     assert res.status_code == 202
+    res = client.post("/forge/ui/drafts", json=FORM, headers=ui_headers(token, None, user))
+    assert res.status_code == 202 and len(jira.calls) == 1  # the user may see SUP-7: remembered for a while
     job_id = res.get_json()["job_id"]
     assert client.get(f"/forge/ui/jobs/{job_id}", headers=ui_headers(token)).get_json() == {"status": "pending"}
     drain(svc)
@@ -426,6 +491,7 @@ def test_a_draft_is_queued_for_the_fit_issue_and_user_then_polled(client, svc, k
     kind, payload, tenant_id, account = svc.queue.runner.jobs[0]
     assert (kind, tenant_id, account) == ("draft", INSTALLATION_ID, USER)
     assert payload["issue"] == {"key": "SUP-7", "id": "10007"}
+    assert user not in json.dumps(payload)  # the user token never goes to the queue
     other_user = ui_fit(key, principal=ADMIN)
     assert client.get(f"/forge/ui/jobs/{job_id}", headers=ui_headers(other_user)).status_code == 404
 
@@ -442,25 +508,30 @@ def test_screen_calls_need_a_user_and_an_issue_and_a_screen_module(client, key):
     assert client.get("/forge/ui/panel", headers=ui_headers(trigger)).status_code == 401
 
 
-def test_admin_page_checks_jira_admin_with_the_system_token(client, key, jira):
-    system = system_token(time.time() + 900)
-    granted = {ADMIN}
+def test_admin_page_checks_jira_admin_as_the_user(client, key, jira):
+    system, plain, admin_token = system_token(time.time() + 900), user_token(USER), user_token(ADMIN)
+    holds = {system: True, admin_token: True, plain: False}  # the app's own token could administer
 
     def answer(request):
-        body = json.loads(request.body)
-        perms = ["ADMINISTER"] if body["accountId"] in granted else []
-        return 200, {}, json.dumps({"globalPermissions": perms, "projectPermissions": []})
+        token = request.headers["Authorization"].removeprefix("Bearer ")
+        have = {"key": "ADMINISTER", "type": "GLOBAL", "havePermission": holds[token]}
+        return 200, {}, json.dumps({"permissions": {"ADMINISTER": have}})
 
-    jira.add_callback(responses.POST, f"{API}/permissions/check", callback=answer, content_type="application/json")
+    jira.add_callback(responses.GET, f"{API}/mypermissions", callback=answer, content_type="application/json")
     page = ui_fit(key, issue=None, module="ai-admin-page", principal=USER)
-    res = client.get("/forge/ui/admin", headers=ui_headers(page, system))
+    res = client.get("/forge/ui/admin", headers=ui_headers(page, system, plain))
+    assert res.status_code == 403 and res.get_json()["error"] == "not_admin"
+    res = client.put("/forge/ui/admin/settings", json={"default_email_tone": "concise"},
+                     headers=ui_headers(page, system, plain))
     assert res.status_code == 403
     admin = ui_fit(key, issue=None, module="ai-admin-page", principal=ADMIN)
-    res = client.get("/forge/ui/admin", headers=ui_headers(admin, system))
+    res = client.get("/forge/ui/admin", headers=ui_headers(admin, system, admin_token))
     assert res.status_code == 200 and res.get_json()["site"]["tenant_id"] == INSTALLATION_ID
-    res = client.put("/forge/ui/admin/settings", json={"default_email_tone": "concise"}, headers=ui_headers(admin))
+    res = client.put("/forge/ui/admin/settings", json={"default_email_tone": "concise"},
+                     headers=ui_headers(admin, None, admin_token))
     assert res.status_code == 200 and res.get_json()["default_email_tone"] == "concise"
-    assert all(c.request.headers["Authorization"] == f"Bearer {system}" for c in jira.calls)
+    assert [c.request.headers["Authorization"] for c in jira.calls] == [f"Bearer {plain}", f"Bearer {admin_token}"]
+    assert all(c.request.params == {"permissions": "ADMINISTER"} for c in jira.calls)  # cached five minutes
 
 
 def test_a_connect_token_does_not_open_the_forge_screens(client):

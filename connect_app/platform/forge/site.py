@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ...errors import ForbiddenError, TokenExpiredError
+from ...errors import AuthError, ForbiddenError, TokenExpiredError
 from ...models import Tenant
 from .fit import ForgeInvocation, token_expiry
 
@@ -123,4 +123,25 @@ def system_token_provider(
                                     "event or the hourly refresh to bring a fresh one")
         return token
 
+    return current
+
+
+def user_token_provider(
+    token: str, *, margin: float = 5.0, clock: Callable[[], float] = time.time
+) -> Callable[[], str]:
+    """A callable returning the user token (``x-forge-oauth-user``) of the call being served.
+
+    The token acts as the user who opened the screen; it is used on that request's thread only and
+    never stored. Raises :class:`AuthError` (the screen reloads and Forge sends a fresh one) when
+    it expires within ``margin`` seconds, by its ``exp`` claim.
+    """
+    expires_at = token_expiry(token, now=clock())
+
+    def current() -> str:
+        if expires_at - margin <= clock():
+            raise AuthError("the Forge user token (x-forge-oauth-user) has expired; reload the page",
+                            code="user_token_expired")
+        return token
+
+    current()  # fail before any call when it has already expired
     return current
