@@ -16,6 +16,7 @@ from flask import Blueprint, Response, current_app, render_template, request
 from ..errors import AppError, AuthError
 from ..platform.connect.descriptor import PAGE_PATHS
 from ..services import Services
+from .errors import count_error, stable_code
 from .ui_auth import UiCaller, require_admin, verify_page_load
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ def build_pages_blueprint() -> Blueprint:
 
     @bp.errorhandler(AppError)
     def refused(exc: AppError):  # type: ignore[no-untyped-def]
+        count_error(stable_code(exc.code, fallback=type(exc).code))  # as every error answered (errors.py)
         if isinstance(exc, AuthError):
             log.warning("401 %s: %s", request.path, exc.message)
             return error_page(401, "")
