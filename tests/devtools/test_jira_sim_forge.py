@@ -387,6 +387,55 @@ def test_invoke_remote_from_the_admin_page_and_its_errors(sim, remote):
         sim.forge.invoke_remote("ai-email-panel", "/forge/ui/panel", account_id=DANA, issue_key="SUP-999")
 
 
+def test_the_user_token_acts_as_the_viewer_with_their_own_permissions(sim, remote):
+    """``x-forge-oauth-user`` names the viewer: Jira answers it with the viewer's permissions, even
+    where the app's system token could do more; a negative test can leave it out or send an expired one."""
+    sim.add_project("USR", "User token")
+    hidden = sim.add_issue("USR", "Only for some")
+    sim.revoke(SAM, "BROWSE_PROJECTS", "USR")
+    sim.grant(sim.forge.installation().app_account_id, "ADMINISTER")  # the app could administer
+    try:
+        sim.forge.invoke_remote("ai-admin-page", "/forge/ui/admin", account_id=SAM)
+        sim.forge.invoke_remote("ai-admin-page", "/forge/ui/admin", account_id=DANA)
+        sam, dana = (call["headers"]["X-Forge-Oauth-User"] for call in remote.wait_for("/forge/ui/admin", 2))
+
+        def administers(token: str) -> bool:
+            res = requests.get(gateway(sim, "/mypermissions?permissions=ADMINISTER"),
+                               headers={"Authorization": f"Bearer {token}"}, timeout=5)
+            return res.json()["permissions"]["ADMINISTER"]["havePermission"]
+
+        assert (administers(sam), administers(dana), administers(sim.forge.system_token())) == (False, True, True)
+        read = [requests.get(gateway(sim, f"/issue/{hidden['key']}"), headers={"Authorization": f"Bearer {t}"},
+                             timeout=5).status_code for t in (sam, dana, sim.forge.system_token())]
+        assert read == [404, 200, 200]
+        assert {c["account_id"] for c in sim.calls("/mypermissions")} >= {SAM, DANA}
+    finally:
+        sim.revoke(sim.forge.installation().app_account_id, "ADMINISTER")
+    remote.clear()
+    sim.forge.invoke_remote("ai-admin-page", "/forge/ui/admin", account_id=SAM, user_token=None)
+    expired = sim.forge.invoke_remote("ai-admin-page", "/forge/ui/x", account_id=SAM, user_token_ttl=-5)
+    assert expired["status"] == 200
+    [without] = remote.wait_for("/forge/ui/admin")
+    [stale] = remote.wait_for("/forge/ui/x")
+    assert "X-Forge-Oauth-User" not in without["headers"] and "X-Forge-Oauth-System" in without["headers"]
+    stale_token = stale["headers"]["X-Forge-Oauth-User"]
+    res = requests.get(gateway(sim, "/myself"), headers={"Authorization": f"Bearer {stale_token}"}, timeout=5)
+    assert res.status_code == 401
+
+
+def test_no_user_token_without_the_read_app_user_token_scope():
+    own = FakeRemote()
+    with JiraSimulator() as other:
+        manifest = default_manifest(APP_ID, own.base_url)
+        manifest["permissions"]["scopes"].remove("read:app-user-token")
+        own.jwks = pyjwt.PyJWKClient(other.forge_jwks_url)
+        other.install_forge(own.base_url, app_id=APP_ID, manifest=manifest)
+        other.forge.invoke_remote("ai-admin-page", "/forge/ui/admin", account_id=other.admin_account_id)
+        [call] = own.wait_for("/forge/ui/admin")
+        assert "X-Forge-Oauth-User" not in call["headers"] and "X-Forge-Oauth-System" in call["headers"]
+    own.close()
+
+
 # ---------------------------------------------------------------------- keys and manifests
 def test_key_rotation_publishes_the_new_key_and_keeps_the_old(sim, remote):
     # PyJWT refetches the JWKS for an unknown kid only if its last fetch is older than its cooldown

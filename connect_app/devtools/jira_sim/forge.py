@@ -325,9 +325,13 @@ class ForgeHost:
         sent.update(self.credentials.headers(app, fit, account_id=inst.app_account_id,
                                              scopes=inst.manifest.scopes, system_token=endpoint.system_token,
                                              tamper=tamper))
-        if endpoint.user_token:
-            sent["x-forge-oauth-user"] = self.credentials.user_token(inst.installation_id, account_id,
-                                                                     inst.manifest.scopes)
+        # appUserToken: the viewer's own token, so Jira applies their permissions; Forge hands it out only
+        # to an app granted read:app-user-token.
+        if endpoint.user_token and "read:app-user-token" in inst.manifest.scopes:
+            user_token = self.credentials.user_token(inst.installation_id, account_id, inst.manifest.scopes,
+                                                     tamper=tamper)
+            if user_token is not None:
+                sent["x-forge-oauth-user"] = user_token
         data = None
         if "body" in tamper:
             body = tamper["body"]

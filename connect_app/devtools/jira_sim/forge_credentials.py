@@ -6,7 +6,8 @@ Negative tests change one call with tampering options (:data:`TAMPER_KEYS`): ``a
 ``expires_in`` (seconds from now; negative is expired), ``kid``, ``sign_with`` (another RSA private key),
 ``algorithm`` (``HS256``: a downgrade), ``module_key``, ``claims`` (merged in), ``drop`` (dotted claim
 paths), ``system_token`` (a given token, or None to leave the header out), ``system_token_ttl`` (a fresh
-token with that lifetime, e.g. ``-5``), ``authorization`` (the raw header, or None to leave it out), and
+token with that lifetime, e.g. ``-5``), ``user_token`` and ``user_token_ttl`` (the same for a UI call's
+``x-forge-oauth-user``), ``authorization`` (the raw header, or None to leave it out), and
 for the body ``envelope`` (``"payload"`` wraps the event), ``body`` and ``timeout``.
 """
 
@@ -24,7 +25,8 @@ from .forge_tokens import ForgeKeys, TokenRegistry
 
 TAMPER_KEYS = frozenset({
     "aud", "iss", "expires_in", "kid", "sign_with", "algorithm", "module_key", "claims", "drop",
-    "system_token", "system_token_ttl", "authorization", "envelope", "body", "timeout",
+    "system_token", "system_token_ttl", "user_token", "user_token_ttl", "authorization", "envelope", "body",
+    "timeout",
 })
 
 
@@ -88,10 +90,17 @@ class ForgeCredentials:
             else:
                 self._system.pop(installation_id, None)
 
-    def user_token(self, installation_id: str, account_id: str, scopes: frozenset[str]) -> str:
-        """A token acting as ``account_id`` through the app (``x-forge-oauth-user``)."""
-        return self.tokens.issue(installation_id, account_id, kind="user", scopes=scopes,
-                                 ttl=self.system_token_ttl)[0]
+    def user_token(self, installation_id: str, account_id: str, scopes: frozenset[str], *,
+                   tamper: Mapping[str, Any] | None = None) -> str | None:
+        """A token acting as ``account_id`` through the app (``x-forge-oauth-user``), fresh for each call.
+
+        ``tamper``: ``user_token`` (a given token, or None for no header), ``user_token_ttl`` (seconds).
+        """
+        tamper = tamper or {}
+        if "user_token" in tamper:
+            return None if tamper["user_token"] is None else str(tamper["user_token"])
+        ttl = float(tamper.get("user_token_ttl", self.system_token_ttl))
+        return self.tokens.issue(installation_id, account_id, kind="user", scopes=scopes, ttl=ttl)[0]
 
     def headers(self, app: AppIdentity, fit: str, *, account_id: str, scopes: frozenset[str],
                 system_token: bool, tamper: Mapping[str, Any] | None = None) -> dict[str, str]:
