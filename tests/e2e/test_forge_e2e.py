@@ -253,6 +253,8 @@ def test_the_issue_panel_drafts_and_posts_through_invoke_remote(stack):
 
 
 def test_the_admin_page_for_an_admin_and_a_non_admin(stack):
+    app_account = stack.sim.forge.installation().app_account_id
+    stack.sim.grant(app_account, "ADMINISTER")  # the app's own token could administer: it must not matter
     admin = invoke(stack, "ai-admin-page", "/forge/ui/admin", account_id=DANA)
     assert admin["status"] == 200, admin
     assert admin["body"]["site"]["tenant_id"] == stack.tenant_id
@@ -267,10 +269,26 @@ def test_the_admin_page_for_an_admin_and_a_non_admin(stack):
                                ("PUT", "/forge/ui/admin/settings", {"default_email_tone": "formal"})):
         refused = invoke(stack, "ai-admin-page", path, method, body, account_id=SAM)
         assert refused["status"] == 403, refused
-    checks = stack.sim.calls("/permissions/check", method="POST")
-    assert any(c["body"].get("accountId") == SAM and "/ex/jira/" in c["path"] for c in checks)
+    checks = stack.sim.calls("/mypermissions", method="GET")  # asked as Sam, with his user token
+    assert any(c["account_id"] == SAM and "/ex/jira/" in c["path"] for c in checks)
+    stack.sim.revoke(app_account, "ADMINISTER")
     invoke(stack, "ai-admin-page", "/forge/ui/admin/settings", "PUT", {"default_email_tone": "formal"},
            account_id=DANA)
+
+
+def test_the_screens_act_as_the_user(stack):
+    stack.sim.add_project("HR", "People")
+    hidden = stack.sim.add_issue("HR", "Salary review", reporter=DANA)["key"]
+    stack.sim.revoke(SAM, "BROWSE_PROJECTS", "HR")  # the app's system token still sees it
+    for method, path, body in (("GET", "/forge/ui/panel", None), ("POST", "/forge/ui/drafts",
+                               {"recipient": "customer", "purpose": "status_update", "tone": "formal"})):
+        res = invoke(stack, "ai-email-panel", path, method, body, account_id=SAM, issue=hidden)
+        assert res["status"] == 403 and res["body"]["error"] == "issue_not_visible", res
+    assert invoke(stack, "ai-email-panel", "/forge/ui/panel", account_id=DANA, issue=hidden)["status"] == 200
+    missing = invoke(stack, "ai-admin-page", "/forge/ui/admin", account_id=DANA, user_token=None)
+    assert missing["status"] == 403 and missing["body"]["error"] == "user_token_missing", missing
+    expired = invoke(stack, "ai-email-panel", "/forge/ui/panel", account_id=DANA, issue=hidden, user_token_ttl=-5)
+    assert expired["status"] == 401 and expired["body"]["error"] == "user_token_expired", expired
 
 
 def test_screens_refuse_bad_tokens(stack):
