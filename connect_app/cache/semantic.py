@@ -14,7 +14,8 @@ behind) and drops expired rows. Before a hit is served the entry is read back fr
 an evicted or replaced entry is never served from memory.
 
 Like the exact cache it records no events and never breaks a reply: embedding or storage failures
-are logged and read as a miss.
+are logged and read as a miss. Embeddings are made on behalf of the site being served, so a metered
+provider embedder charges that site's budget; when the budget refuses, the lookup is skipped.
 """
 
 from __future__ import annotations
@@ -33,10 +34,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..errors import BadRequestError, ConfigError, StorageError
+from ..errors import BadRequestError, BudgetExceededError, ConfigError, StorageError
 from ..models import READ_ONLY_INTENTS, CacheHint, Completion, Intent
 from ..storage.base import KeyValueStore
-from .embedders import Embedder
+from .embedders import Embedder, embed_for_site
 from .exact import CachedAnswer, require, site_tag
 from .guard import Guard, same_request
 from .index import VectorIndex
@@ -159,7 +160,7 @@ class SemanticCache:
     def explain(self, tenant_id: str, intent: str, model: str, hint: CacheHint) -> SemanticLookup:
         """Like :meth:`lookup`, with the best score and why candidates were rejected."""
         intent = self._check(tenant_id, intent, model)
-        vector = self._vector(hint.request)
+        vector = self._vector(tenant_id, hint.request)
         if vector is None:
             return SemanticLookup(None)
         shard = self._shard(tenant_id, intent)
@@ -192,7 +193,7 @@ class SemanticCache:
         intent = self._check(tenant_id, intent, model)
         if completion.cached or not (completion.text or "").strip() or not hint.request.strip():
             return False
-        vector = self._vector(hint.request)
+        vector = self._vector(tenant_id, hint.request)
         if vector is None:
             return False
         shard = self._shard(tenant_id, intent)
@@ -258,7 +259,8 @@ class SemanticCache:
         return None if ok else reason
 
     # ------------------------------------------------------------------ embeddings
-    def _vector(self, text: str) -> list[float] | None:
+    def _vector(self, tenant_id: str, text: str) -> list[float] | None:
+        """The request's embedding (memoised), charged to ``tenant_id`` if the embedder bills; None: skip."""
         text = " ".join((text or "").split())
         if not text or len(text) > MAX_REQUEST_CHARS:
             return None
@@ -268,7 +270,10 @@ class SemanticCache:
                 self._memo.move_to_end(memo_key)
                 return self._memo[memo_key]
         try:
-            vector = [float(x) for x in self.embedder.embed([text])[0]]
+            vector = [float(x) for x in embed_for_site(self.embedder, tenant_id, [text])[0]]
+        except BudgetExceededError:
+            log.info("semantic cache skipped: the site's daily budget cannot cover the embedding")
+            return None
         except Exception as exc:  # a pluggable dependency: a failure is a miss, never a failed reply
             log.warning("semantic cache embedding failed (%s), treated as a miss", type(exc).__name__)
             return None

@@ -11,10 +11,11 @@ seconds) when it sent one. Messages never contain the API key or the prompt.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from ..errors import LLMError
-from ..models import Completion
+from ..models import Completion, Usage
 
 DEFAULT_EMBEDDING_MODEL = "text-embedding-3-small"
 
@@ -56,6 +57,30 @@ class ProviderError(LLMError):
     def transient(self) -> bool:
         """True when trying again later may succeed (timeouts, rate limits, outages)."""
         return self.code in TRANSIENT_CODES
+
+
+@dataclass
+class Embeddings:
+    """The vectors of one embedding request and the usage its responses reported.
+
+    ``usage`` is None when a response reported none (a compatible server may omit it): the caller
+    then charges its worst-case estimate rather than nothing.
+    """
+
+    vectors: list[list[float]]
+    usage: Usage | None
+    model: str
+
+
+@runtime_checkable
+class EmbeddingUsageProvider(Protocol):
+    """A provider that also returns the usage its embedding responses report (for pricing them)."""
+
+    name: str
+
+    def embed_with_usage(self, texts: list[str], *, model: str | None = None) -> Embeddings:
+        """Like ``LLMProvider.embed``, with the summed usage. Raises :class:`ProviderError`."""
+        ...
 
 
 @runtime_checkable

@@ -33,6 +33,7 @@ from .base import (
     LLM_REFUSED,
     LLM_TIMEOUT,
     LLM_UNAVAILABLE,
+    Embeddings,
     ProviderError,
 )
 
@@ -179,11 +180,16 @@ class OpenAIProvider:
 
     def embed(self, texts: list[str], *, model: str | None = None) -> list[list[float]]:
         """Embed ``texts`` (in batches of :data:`EMBED_BATCH_SIZE`); one vector per text, in order."""
-        if not texts:
-            return []
+        return self.embed_with_usage(texts, model=model).vectors
+
+    def embed_with_usage(self, texts: list[str], *, model: str | None = None) -> Embeddings:
+        """Like :meth:`embed`, with the prompt tokens the responses reported (None if one did not)."""
         request_model = model or DEFAULT_EMBEDDING_MODEL
+        if not texts:
+            return Embeddings([], Usage(), request_model)
         client = self.client
         vectors: list[list[float]] = []
+        usage: Usage | None = Usage()
         for start in range(0, len(texts), EMBED_BATCH_SIZE):
             batch = texts[start:start + EMBED_BATCH_SIZE]
             try:
@@ -197,7 +203,8 @@ class OpenAIProvider:
                     code=LLM_MALFORMED_OUTPUT,
                 )
             vectors.extend(list(item.embedding) for item in data)
-        return vectors
+            usage = _add_embedding_usage(usage, response.usage)
+        return Embeddings(vectors, usage, request_model)
 
     # ------------------------------------------------------------------ helpers
     def _deployment_or(self, model: str) -> str:
@@ -309,6 +316,14 @@ def _usage(raw: Any) -> Usage:
         completion_tokens=int(raw.completion_tokens or 0),
         cached_prompt_tokens=int(cached or 0),
     )
+
+
+def _add_embedding_usage(total: Usage | None, raw: Any) -> Usage | None:
+    """``total`` plus one embeddings response's prompt tokens; None once any response lacked them."""
+    tokens = getattr(raw, "prompt_tokens", None) if raw is not None else None
+    if total is None or not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 0:
+        return None
+    return Usage(prompt_tokens=total.prompt_tokens + tokens)
 
 
 def _require_json(text: str, *, model: str, finish_reason: str | None) -> None:
