@@ -22,11 +22,13 @@ from .classify import IntentClassifier
 from .context import REPLY_PROPERTY_KEY as REPLY_PROPERTY
 from .context import build_context
 from .generators.base import ModelGateway
+from .generators.dispatch import offline_replacement
+from .handlers import generation_request
 from .rate_limit import RATE_LIMITED, refusal_message
 from .router import Router
 from .run import EventLogger, RunContext
 from .ui_tasks import UiTasks
-from .validate import validate_reply
+from .validate import MODEL_OUTPUT_REJECTIONS, ValidatedReply, validate_reply
 
 if TYPE_CHECKING:
     from ..ops.metrics import Metrics
@@ -198,13 +200,13 @@ class Pipeline:
             )
         with self._stage("classify", timings):
             classification = self._classify(event, context)
+        run = RunContext(settings=self.settings, event=event, tenant=tenant, site=site, context=context,
+                         classification=classification, gateway=self.gateway, jira=jira, job_id=job_id,
+                         journal=journal, log=bound)
         with self._stage("generate", timings):
-            draft = self._write(RunContext(settings=self.settings, event=event, tenant=tenant, site=site,
-                                           context=context, classification=classification,
-                                           gateway=self.gateway, jira=jira, job_id=job_id, journal=journal,
-                                           log=bound))
+            draft = self._write(run)
         with self._stage("validate", timings):
-            reply = validate_reply(draft, trigger=self.settings.ai_trigger)
+            reply, draft = self._validate(run, draft)
         with self._stage("post", timings):
             comment_id = self._post(jira, event, draft, adf=reply.adf, classification=classification)
         bound.info(
@@ -266,6 +268,23 @@ class Pipeline:
     def _write(self, run: RunContext) -> Draft:
         """The draft from the handler of the run's intent."""
         return self.router.handler_for(run.classification.intent)(run)
+
+    def _validate(self, run: RunContext, draft: Draft) -> tuple[ValidatedReply, Draft]:
+        """The checked reply and the draft it came from. A model's reply that reproduces its instructions
+        or claims an action the app did not take is never posted: the labelled offline draft for the
+        same request replaces it (counted by its error code, logged without its content).
+        """
+        try:
+            return validate_reply(draft, trigger=self.settings.ai_trigger), draft
+        except ValidationFailedError as exc:
+            if exc.code not in MODEL_OUTPUT_REJECTIONS or draft.offline:
+                raise
+            code = exc.code
+        if self.metrics is not None:
+            self.metrics.record_error(code)
+        run.log.warning("the model's reply was rejected (%s); posting the offline draft instead", code)
+        replacement = offline_replacement(generation_request(run), draft, code)
+        return validate_reply(replacement, trigger=self.settings.ai_trigger), replacement
 
     def _classify(self, event: AiEvent, context: IssueContext) -> Classification:
         started = time.perf_counter()

@@ -182,6 +182,21 @@ def system_prompt(
     return "\n".join(lines)
 
 
+def instruction_texts(trigger: str = "@ai") -> list[str]:
+    """Every fixed system text the model is given: each intent's system prompt (new and refining) in
+    every tone, and the classifier's. The validation stage rejects replies that reproduce them.
+    Site preferences are the admin's and are not included; the reply language line is shown for English.
+    """
+    texts = [
+        system_prompt(intent, tone=tone, language="en", trigger=trigger, refine=refine)
+        for intent in PROMPT_VERSIONS
+        for tone in (None, *TONE_GUIDES)
+        for refine in (False, True)
+    ]
+    texts.append(classification_messages("")[0]["content"])
+    return texts
+
+
 def user_prompt(
     context: IssueContext,
     request: str,

@@ -3,11 +3,15 @@
 Recoverable problems are fixed and reported as warnings (secrets redacted, trigger echoes and user
 mentions neutralised, over-long replies truncated, invalid ADF replaced by plain text). Unrecoverable
 ones raise :class:`ValidationFailedError` with a stable code: ``reply_empty``, ``reply_placeholder``,
-``reply_tone`` or ``reply_adf_invalid``.
+``reply_tone`` or ``reply_adf_invalid``; and, for model-written replies only (a person's own text or our
+templates are not checked), ``reply_prompt_leak`` (it reproduces the system prompt) or
+``reply_false_action`` (it claims a change in Jira the app did not make). The pipeline answers those two
+with the labelled offline draft instead (:data:`MODEL_OUTPUT_REJECTIONS`).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Iterator
@@ -19,6 +23,7 @@ from ..jira.adf import adf_to_text, markdown_to_adf, plain_text_adf, validate_ad
 from ..models import Draft
 from .events import INVISIBLE_CHARS, extract_request, strip_invisible
 from .generators.base import OFFLINE_LABEL
+from .prompts import instruction_texts
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +93,44 @@ _PROFANITY = re.compile(
     re.IGNORECASE,
 )
 _MENTION = re.compile(r"\[~(?:accountid:)?[^\]\n]{1,128}\]")
+
+#: Rejections of what a model wrote that the pipeline answers with the offline draft instead.
+MODEL_OUTPUT_REJECTIONS = frozenset({"reply_prompt_leak", "reply_false_action"})
+
+# Prompt reproduction: a run of this many words found in the system texts (phrases of a task description
+# can recur in an honest reply, "the current state, decisions made, open questions and next steps" is
+# ten), or a whole line or sentence of at least LEAK_MIN_SENTENCE_WORDS words of them.
+LEAK_SHINGLE_WORDS = 6
+LEAK_RUN_WORDS = 14
+LEAK_MIN_SENTENCE_WORDS = 6
+_WORDS = re.compile(r"[^\W_]+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+# First-person claims of a change in Jira: "I have transitioned this issue", "I've closed it and reassigned
+# it", "I went ahead and assigned PROJ-1". The clause of a sentence that starts "I (have) <action verb>" is
+# searched for every action on the issue. History ("the status changed to Done", "Alex closed it") and
+# others' actions are not claims.
+_ACTION_VERBS = (
+    r"(?:transitioned|closed|resolved|re-?opened|(?:re|un)?assigned|deleted|removed|archived|moved|marked|"
+    r"changed|updated|set)"
+)
+_CLAIM_START = re.compile(
+    r"(?<![\w'’])I(?:\s+have|\s*['’]ve)?"
+    r"(?:\s+(?:just|now|already|also|successfully|(?:gone|went)\s+ahead\s+and))*\s+"
+    rf"(?={_ACTION_VERBS}\b)",
+    re.IGNORECASE,
+)
+_ACTION = re.compile(
+    rf"\b(?P<verb>{_ACTION_VERBS})\s+"
+    r"(?:(?:this|the|your|that)\s+(?:jira\s+)?(?:issue|ticket|task|bug|story|epic|request|comment|status|"
+    r"priority|assignee|resolution)\b|it\b|this\b|[A-Z][A-Z0-9_]+-\d+\b)",
+    re.IGNORECASE,
+)
+_CLAUSE_END = re.compile(r"[.!?;:\n]")
+#: Verbs a reply may use about a transition the app made in this run.
+_TRANSITION_VERBS = frozenset(
+    {"transitioned", "closed", "resolved", "moved", "marked", "changed", "updated", "set"}
+)
 
 
 def apply_note(markdown: str, note: str | None) -> str:
@@ -191,6 +234,63 @@ def tone_problem(text: str) -> str | None:
     return None
 
 
+def _words(text: str) -> list[str]:
+    return [w.lower() for w in _WORDS.findall(text)]
+
+
+@functools.lru_cache(maxsize=8)
+def _instruction_index(trigger: str) -> tuple[frozenset[tuple[str, ...]], tuple[str, ...]]:
+    """The system texts' word shingles, and their lines and sentences of enough words (space-joined)."""
+    shingles: set[tuple[str, ...]] = set()
+    sentences: set[str] = set()
+    for text in instruction_texts(trigger):
+        words = _words(text)
+        last = len(words) - LEAK_SHINGLE_WORDS
+        shingles.update(tuple(words[i:i + LEAK_SHINGLE_WORDS]) for i in range(last + 1))
+        for line in text.splitlines():
+            for sentence in (line, *_SENTENCE_END.split(line)):
+                sentence_words = _words(sentence)
+                if len(sentence_words) >= LEAK_MIN_SENTENCE_WORDS:
+                    sentences.add(" ".join(sentence_words))
+    return frozenset(shingles), tuple(sorted(sentences))
+
+
+def prompt_leak(text: str, *, trigger: str = "@ai") -> bool:
+    """True when ``text`` reproduces the system prompt: a line or sentence of it, or a long run of it."""
+    shingles, sentences = _instruction_index(trigger)
+    words = _words(text)
+    joined = f" {' '.join(words)} "
+    if any(f" {sentence} " in joined for sentence in sentences):
+        return True
+    run_end = -1  # the end (exclusive) of the current run of words covered by shared shingles
+    run_start = 0
+    for i in range(len(words) - LEAK_SHINGLE_WORDS + 1):
+        if tuple(words[i:i + LEAK_SHINGLE_WORDS]) not in shingles:
+            continue
+        if i > run_end:
+            run_start = i
+        run_end = i + LEAK_SHINGLE_WORDS
+        if run_end - run_start >= LEAK_RUN_WORDS:
+            return True
+    return False
+
+
+def false_action_claim(text: str, *, transitioned: bool = False) -> str | None:
+    """The verb of a first-person claim of a Jira change the app did not make (outside code), or None.
+
+    ``transitioned``: the app moved the issue in this run, so claims of that move are true.
+    """
+    prose = _prose(text)
+    for start in _CLAIM_START.finditer(prose):
+        end = _CLAUSE_END.search(prose, start.end())
+        clause = prose[start.end():end.start() if end else len(prose)]
+        for action in _ACTION.finditer(clause):
+            verb = action.group("verb").lower()
+            if not (transitioned and verb in _TRANSITION_VERBS):
+                return verb
+    return None
+
+
 def truncate(text: str, max_chars: int) -> str:
     """``text`` cut at a paragraph boundary so that, with the suffix, it fits in ``max_chars``."""
     suffix = f"\n\n{TRUNCATION_SUFFIX}"
@@ -222,7 +322,8 @@ def validate_reply(draft: Draft, *, trigger: str = "@ai", max_chars: int = 12000
     """Check and repair ``draft``; return the Markdown and ADF to post.
 
     Raises :class:`ValidationFailedError` when the reply is empty, has unfilled placeholders,
-    an unacceptable tone, or cannot be expressed as valid ADF even as plain text.
+    an unacceptable tone, or cannot be expressed as valid ADF even as plain text; and when a model-written
+    reply reproduces the system prompt or claims a change in Jira the app did not make.
     """
     # Invisible characters (zero-width, bidi controls) cannot hide a trigger, a placeholder or a rude word.
     markdown = strip_invisible(draft.markdown or "").strip()
@@ -242,6 +343,8 @@ def validate_reply(draft: Draft, *, trigger: str = "@ai", max_chars: int = 12000
     problem = tone_problem(markdown)
     if problem:
         raise ValidationFailedError(f"The generated reply was rejected because {problem}.", code="reply_tone")
+    if draft.model and not draft.offline:
+        _check_model_output(markdown, draft, trigger)
 
     markdown, mentions = remove_mentions(markdown)
     if mentions:
@@ -265,6 +368,18 @@ def validate_reply(draft: Draft, *, trigger: str = "@ai", max_chars: int = 12000
         adf, used_fallback = plain_text_adf(plain), True
         warnings.append("trigger_neutralised")
     return ValidatedReply(markdown=markdown, adf=adf, warnings=warnings, used_fallback_adf=used_fallback)
+
+
+def _check_model_output(markdown: str, draft: Draft, trigger: str) -> None:
+    """Reject what only a model that followed injected instructions would write (no content is logged)."""
+    if prompt_leak(markdown, trigger=trigger):
+        raise ValidationFailedError("The generated reply reproduces the assistant's instructions.",
+                                    code="reply_prompt_leak")
+    transitioned = draft.data.get("action_result") == "transitioned"
+    verb = false_action_claim(markdown, transitioned=transitioned)
+    if verb:
+        raise ValidationFailedError(f"The generated reply claims an action the app did not take ({verb}).",
+                                    code="reply_false_action")
 
 
 def _to_adf(markdown: str, warnings: list[str]) -> tuple[dict[str, Any], bool]:

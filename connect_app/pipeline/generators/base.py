@@ -46,6 +46,7 @@ FALLBACK_NOTES: dict[str, str] = {
     "budget_exceeded": "Offline draft: this site's daily AI budget is used up.",
     "circuit_open": "Offline draft: the AI service is unavailable right now.",
     "llm_error": "Offline draft: the AI service could not answer this time.",
+    "reply_rejected": "Offline draft: the AI's reply did not pass the assistant's checks.",
 }
 OFFLINE_LABEL = "_Offline draft — generated from the issue's data without an AI model._"
 EMAIL_DEFAULT_TONE = "formal"
@@ -198,6 +199,8 @@ def fallback_note(code: str) -> str:
         return FALLBACK_NOTES["budget_exceeded"]
     if code.startswith("circuit"):
         return FALLBACK_NOTES["circuit_open"]
+    if code.startswith("reply_"):
+        return FALLBACK_NOTES["reply_rejected"]
     return FALLBACK_NOTES["llm_error"]
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from ...models import Draft, Intent
-from .base import GenerationRequest, ModelGateway
+from .base import GenerationRequest, ModelGateway, mark_offline
 from .comment import generate_comment
 from .email import generate_email
+from .email_format import guess_recipient
 from .help import clarify_draft, help_draft
 from .offline import OfflineWriter
 from .summary import generate_summary
@@ -31,3 +32,30 @@ def generate(
     if req.intent is Intent.TASK_COMPLETION:
         return completion_note(req, gateway, from_status=req.context.status or None, writer=writer)
     return generate_comment(req, gateway, writer=writer)
+
+
+def offline_replacement(
+    req: GenerationRequest, rejected: Draft, code: str, *, writer: OfflineWriter | None = None
+) -> Draft:
+    """The offline writer's draft in place of a model draft the checks rejected (``code``), labelled.
+
+    What the run did stays recorded: a completion note keeps its transition, actions and action result.
+    """
+    offline_writer = writer or OfflineWriter()
+    if req.intent is Intent.TASK_COMPLETION:
+        transition = rejected.data.get("transition") or {}
+        draft = offline_writer.completion_note(
+            req,
+            transition_name=transition.get("transition"),
+            from_status=transition.get("from_status"),
+            to_status=transition.get("to_status"),
+        )
+    elif req.intent is Intent.EMAIL_REQUEST:
+        draft = offline_writer.email(req, recipient=guess_recipient(req.request))
+    elif req.intent is Intent.SUMMARY_REQUEST:
+        draft = offline_writer.summary(req)
+    else:
+        draft = offline_writer.comment(req)
+    draft.actions = list(rejected.actions)
+    draft.data = {**rejected.data, **draft.data}
+    return mark_offline(draft, code)
