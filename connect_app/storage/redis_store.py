@@ -26,8 +26,9 @@ from typing import Any
 from ..errors import StorageError
 
 _INCR = """
+local created = redis.call('EXISTS', KEYS[1]) == 0
 local value = redis.call('INCRBY', KEYS[1], ARGV[1])
-if tonumber(ARGV[2]) > 0 and value == tonumber(ARGV[1]) and redis.call('PTTL', KEYS[1]) == -1 then
+if tonumber(ARGV[2]) > 0 and created then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return value

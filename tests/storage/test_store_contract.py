@@ -154,3 +154,10 @@ def test_the_durable_store_never_evicts(store):
         store.set(f"d:{i:02d}", _entry(i))
     assert sorted(k for k, _ in store.scan("d:")) == [f"d:{i:02d}" for i in range(30)]
     assert store.get("d:00") == _entry(0)
+
+
+def test_incr_never_puts_a_ttl_on_an_existing_key(store):
+    store.set("z", 0)  # exists, holds the delta's starting point, has no expiry
+    assert store.incr("z", 3, ttl=0.05) == 3
+    time.sleep(0.15)
+    assert store.get("z") == 3
