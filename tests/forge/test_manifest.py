@@ -118,6 +118,13 @@ def test_triggers_deliver_the_events_the_backend_handles(app_summary: dict[str, 
 
 
 def test_scopes_are_only_the_ones_the_app_uses(app_summary: dict[str, Any]) -> None:
+    """Each scope is used: ``manage:jira-configuration`` by the worker's permission checks for another
+    user (task completion, posting from the panel), ``read:app-system-token`` by every endpoint, and
+    ``read:app-user-token`` by the screens' calls the backend makes as the user (the admin check, the
+    panel's issue read: ``tests/web/test_forge_door.py``), the only endpoint asking for it."""
+    user_token_endpoints = {e["key"] for e in app_summary["endpoints"] if e["appUserToken"]}
+    assert user_token_endpoints == {m["endpoint"] for m in app_summary["uiModules"]} == {"ui-endpoint"}
+    assert forge_auth.USER_TOKEN_HEADER == "x-forge-oauth-user"  # what the backend reads for them
     assert sorted(app_summary["scopes"]) == sorted([
         "read:jira-work", "write:jira-work", "read:jira-user", "manage:jira-configuration",
         "read:app-system-token", "read:app-user-token",
