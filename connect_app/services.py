@@ -10,7 +10,12 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from .cache.embedders import build_embedder
+from .cache.embedders import (
+    LocalEmbedder,
+    build_classifier_embedder,
+    build_embedder,
+    provider_embedding_model,
+)
 from .cache.exact import ExactCache
 from .errors import JiraError
 from .jira.auth import BearerAuth, ConnectJwtAuth
@@ -19,6 +24,7 @@ from .jobs.journal import JobJournal
 from .jobs.queue import JobQueue
 from .jobs.ui_results import UiResults
 from .llm.budget import BudgetGuard
+from .llm.embedding_meter import EmbeddingMeter
 from .llm.factory import build_provider
 from .llm.manager import ModelManager
 from .llm.prices import PriceTable
@@ -26,7 +32,7 @@ from .models import Tenant
 from .ops.breaker import BreakerRegistry
 from .ops.metrics import Metrics
 from .ops.monitoring import Monitor
-from .pipeline.classify import IntentClassifier, RuleClassifier
+from .pipeline.classify import EmbeddingClassifier, IntentClassifier, RuleClassifier
 from .pipeline.handlers import build_router
 from .pipeline.process import Pipeline
 from .pipeline.rate_limit import RateLimiter
@@ -65,6 +71,7 @@ class Services:
     pipeline: Pipeline
     limiter: RateLimiter
     forge_keys: ForgeKeys | None = None
+    classifier_embedder: LocalEmbedder | None = None
 
     def jira_for(self, tenant: Tenant) -> JiraClient:
         """A Jira client for ``tenant`` whose every call is signed for that site."""
@@ -76,6 +83,8 @@ class Services:
         embedder = getattr(semantic, "embedder", None)
         if embedder is not None and hasattr(embedder, "load"):
             embedder.load()
+        if self.classifier_embedder is not None:
+            self.classifier_embedder.load()  # a no-op when it is the semantic cache's, already loaded
 
     def close(self) -> None:
         """Release storage handles."""
@@ -139,12 +148,13 @@ def jira_client_for(
 def build_services(settings: Settings, *, llm_http_client: Any = None) -> Services:
     """Open stores and build the queue, money, caches, breakers, metrics, the model manager and the pipeline.
 
-    Raises ConfigError at start when the configured models are not priced.
+    Raises ConfigError at start when the configured models (chat, and embedding when the provider
+    embeds) are not priced, or when ``EMBEDDING_BACKEND=local`` and the local model is not installed.
     """
     prices = PriceTable.load(settings)
     provider = build_provider(settings, http_client=llm_http_client)
     if provider is not None:
-        prices.validate_models(settings)
+        prices.validate_models(settings, embedding_model=provider_embedding_model(settings, provider))
     stores = open_stores(settings)
     site_settings = SiteSettingsRepo(stores.durable)
     journal = JobJournal(stores.durable, heartbeat_ttl=settings.job_lease_seconds)
@@ -157,11 +167,15 @@ def build_services(settings: Settings, *, llm_http_client: Any = None) -> Servic
         max_records=settings.metrics_max_records,
         multiproc_dir=settings.prometheus_multiproc_dir,
     )
+    llm_breaker = breakers.get("llm")
+    meter = EmbeddingMeter(settings, prices=prices, budget=budget, ledger=ledger, site_settings=site_settings,
+                           breaker=llm_breaker, metrics=metrics)
     semantic = None
+    embedder = None
     if settings.use_embedding_cache and settings.cache_enabled:
         from .cache.semantic import SemanticCache
 
-        embedder = build_embedder(settings, provider)
+        embedder = build_embedder(settings, provider, meter=meter)
         if embedder is not None:
             semantic = SemanticCache(
                 stores.cache,
@@ -178,12 +192,13 @@ def build_services(settings: Settings, *, llm_http_client: Any = None) -> Servic
         ledger=ledger,
         exact_cache=ExactCache(stores.cache, ttl_seconds=settings.cache_ttl_seconds),
         semantic_cache=semantic,
-        breaker=breakers.get("llm"),
+        breaker=llm_breaker,
         metrics=metrics,
     )
+    local = build_classifier_embedder(settings, embedder)
     classifier = IntentClassifier(
         RuleClassifier(),
-        embeddings=None,
+        embeddings=EmbeddingClassifier(local.embed) if local is not None else None,
         llm=manager if manager.available else None,
         threshold=settings.confidence_threshold,
     )
@@ -226,4 +241,5 @@ def build_services(settings: Settings, *, llm_http_client: Any = None) -> Servic
         pipeline=pipeline,
         limiter=RateLimiter.from_settings(stores.durable, settings, metrics=metrics),
         forge_keys=ForgeKeys(settings.forge_jwks_url, lifespan=FORGE_KEYS_LIFESPAN_SECONDS, timeout=5),
+        classifier_embedder=local,
     )

@@ -173,13 +173,21 @@ class PriceTable:
         }
 
     # ------------------------------------------------------------------ start-up check
-    def validate_models(self, settings: Settings) -> None:
-        """Refuse to start with an unpriced chat model (:class:`ConfigError` naming each variable)."""
+    def validate_models(self, settings: Settings, *, embedding_model: str | None = None) -> None:
+        """Refuse to start with an unpriced model (:class:`ConfigError` naming each variable).
+
+        Checks the chat models and, when the provider embeds for the semantic cache,
+        ``embedding_model`` (the model it will call: ``EMBEDDING_MODEL`` or its default).
+        """
         problems: list[str] = []
-        for variable, model in (
-            ("OPENAI_PRIMARY_MODEL", settings.openai_primary_model),
-            ("OPENAI_CLASSIFIER_MODEL", settings.openai_classifier_model),
-        ):
+        checks = [
+            ("OPENAI_PRIMARY_MODEL", settings.openai_primary_model, "chat"),
+            ("OPENAI_CLASSIFIER_MODEL", settings.openai_classifier_model, "chat"),
+        ]
+        if embedding_model:
+            variable = "EMBEDDING_MODEL" if settings.embedding_model else "EMBEDDING_MODEL (its default)"
+            checks.append((variable, embedding_model, "embedding"))
+        for variable, model, wanted in checks:
             if not model:
                 continue
             try:
@@ -187,13 +195,18 @@ class PriceTable:
             except ConfigError as exc:
                 problems.append(f"{variable}: {exc.message}")
                 continue
-            if kind != "chat":
-                problems.append(f"{variable}: {model!r} is an {kind} model, not a chat model")
+            if kind != wanted:
+                problems.append(f"{variable}: {model!r} is {_article(kind)} {kind} model, "
+                                f"not {_article(wanted)} {wanted} model")
         if problems:
             raise ConfigError("; ".join(problems))
 
 
 # ---------------------------------------------------------------------- parsing
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
 def _norm(name: str) -> str:
     return str(name).strip().lower()
 

@@ -146,6 +146,18 @@ def test_validate_models_accepts_an_aliased_azure_deployment(settings, tmp_path)
     PriceTable.load(configured).validate_models(configured)
 
 
+def test_validate_models_checks_the_embedding_model_when_the_provider_embeds(table, settings):
+    table.validate_models(settings, embedding_model="text-embedding-3-small")  # the default is priced
+    table.validate_models(settings, embedding_model="text-embedding-ada-002")
+    with pytest.raises(ConfigError) as err:
+        table.validate_models(settings.replace(embedding_model="my-embeddings"), embedding_model="my-embeddings")
+    message = err.value.message
+    assert message.startswith("EMBEDDING_MODEL: ") and "my-embeddings" in message
+    assert "PRICE_TABLE_FILE" in message  # says how to price it
+    with pytest.raises(ConfigError, match=r"EMBEDDING_MODEL: 'gpt-4o-mini' is a chat model, not an embedding"):
+        table.validate_models(settings.replace(embedding_model="gpt-4o-mini"), embedding_model="gpt-4o-mini")
+
+
 def test_as_dict_is_json_ready(table):
     data = json.loads(json.dumps(table.as_dict()))
     assert data["models"]["gpt-4o-mini"] == {"input": "0.15", "cached_input": "0.075", "output": "0.60",
