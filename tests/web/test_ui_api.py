@@ -377,3 +377,37 @@ def test_settings_are_per_site(client, svc, jira):
     admin_answer(jira, admin=True)
     client.put("/api/ui/admin/settings", json={"daily_limit_usd": 1}, headers=auth(context_token(sub=ADMIN)))
     assert svc.site_settings.get(OTHER_KEY).daily_limit_usd is None
+
+
+@pytest.fixture
+def semantic_app(tmp_path):
+    """A deployment that offers the semantic cache (hashing embedder: no model download, no provider)."""
+    settings = Settings.from_env({
+        "APP_BASE_URL": APP_URL, "DATA_DIR": str(tmp_path / "data"), "CONNECT_INSTALL_KEYS_URL": KEYS_URL,
+        "SECRET_KEY": "test-secret-key-0123456789", "USE_EMBEDDING_CACHE": "true", "EMBEDDING_BACKEND": "hashing",
+    }, env_file=None)
+    app = create_app(settings)
+    svc = app.extensions["jira_ai"]
+    svc.stores.tenants.save(Tenant(tenant_id=CLIENT_KEY, door="connect", base_url=SITE_URL, shared_secret=SECRET,
+                                   app_key="jira-ai-assistant"))
+    yield app
+    svc.close()
+
+
+def test_the_semantic_cache_can_be_turned_off_and_on_where_the_deployment_offers_it(semantic_app, jira):
+    svc, client = semantic_app.extensions["jira_ai"], semantic_app.test_client()
+    admin_answer(jira, admin=True)
+    headers = auth(context_token(sub=ADMIN, issue=None))
+    shown = client.get("/api/ui/admin", headers=headers).get_json()["settings"]
+    assert shown["semantic_available"] is True and shown["semantic_cache"] is None  # the deployment default: on
+    assert svc.site_settings.get(CLIENT_KEY).semantic_cache_on(svc.settings) is True
+    for value in (False, True, False):
+        res = client.put("/api/ui/admin/settings", json={"semantic_cache": value}, headers=headers)
+        assert res.status_code == 200, res.get_json()
+        assert res.get_json()["semantic_cache"] is value and res.get_json()["semantic_available"] is True
+        again = client.get("/api/ui/admin", headers=headers).get_json()["settings"]
+        assert again["semantic_cache"] is value
+        assert svc.site_settings.get(CLIENT_KEY).semantic_cache_on(svc.settings) is value  # in effect at once
+    res = client.put("/api/ui/admin/settings", json={"semantic_cache": "yes"}, headers=headers)
+    assert res.status_code == 400 and "semantic_cache must be true or false" in res.get_json()["message"]
+    assert svc.site_settings.get(CLIENT_KEY).semantic_cache is False
