@@ -17,6 +17,7 @@ from ..settings import Settings
 from ..storage.ledger import CostLedger, DaySummary
 from ..storage.site_settings import SiteSettings
 from .budget import format_usd, usd_to_micros
+from .embedding_meter import EMBEDDING_INTENT
 from .manager import CLASSIFICATION_INTENT, READ_ONLY_INTENT_NAMES
 from .prices import ModelPrice, PriceTable, round_up
 
@@ -173,8 +174,9 @@ def _cheaper_main_model(
     totals: _Totals, settings: Settings, site: SiteSettings, table: PriceTable, limit: int
 ) -> Suggestion | None:
     days = len(totals.days)
-    classification = totals.by_intent.get(CLASSIFICATION_INTENT, {})
-    main_cost = totals.cost - classification.get("cost_micros", 0)
+    not_replies = (CLASSIFICATION_INTENT, EMBEDDING_INTENT)  # priced by other models than the site's
+    other_cost = sum(totals.by_intent.get(name, {}).get("cost_micros", 0) for name in not_replies)
+    main_cost = totals.cost - other_cost
     if main_cost <= 0 or limit <= 0:
         return None
     avg_daily = main_cost / days
@@ -183,7 +185,7 @@ def _cheaper_main_model(
         return None
     current = site.effective_model(settings)
     mix = {
-        key: sum(r.get(key, 0) for name, r in totals.by_intent.items() if name != CLASSIFICATION_INTENT)
+        key: sum(r.get(key, 0) for name, r in totals.by_intent.items() if name not in not_replies)
         for key in ("prompt_tokens", "completion_tokens", "cached_tokens")
     }
     pick = _sibling(table, current, mix) or _cheapest(table, current, mix, closest=True)

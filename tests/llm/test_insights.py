@@ -93,6 +93,18 @@ def test_high_spend_on_the_main_model_suggests_its_smaller_sibling(ledger, setti
     assert numbers["estimated_savings_micros"] == round(3 * 10 * 14_500 * (1 - 870 / 14_500))
 
 
+def test_embedding_spend_is_not_counted_as_replies(ledger, settings, prices):
+    site = SiteSettings(model="gpt-4o", daily_limit_usd=0.05)
+    for day in ("2026-11-21", "2026-11-22", END):
+        record(ledger, prices, intent="comment_request", model="gpt-4o", prompt=3000, completion=700, times=10,
+               day=day)
+        record(ledger, prices, intent="embedding", model="text-embedding-3-large", prompt=100_000, completion=0,
+               times=5, day=day)
+    numbers = advise(ledger, settings, prices, site=site)["cheaper_main_model"].numbers
+    assert numbers["cost_micros"] == 3 * 10 * 14_500  # the embeddings' 3 x 5 x 13_000 are left out
+    assert numbers["price_ratio"] == round(870 / 14_500, 4)  # nor are their tokens in the mix
+
+
 def test_modest_spend_gets_no_model_advice(ledger, settings, prices):
     record(ledger, prices, intent="comment_request", model="gpt-4o", times=2)
     assert "cheaper_main_model" not in advise(ledger, settings, prices, site=SiteSettings(model="gpt-4o"))
