@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 from .errors import ConfigError
 from .settings import Settings
@@ -53,12 +52,18 @@ def cmd_descriptor(_args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    """Run the job consumer until interrupted."""
+    """Run the job consumer until interrupted.
+
+    Its metrics go to the host's shared Prometheus directory (``PROMETHEUS_MULTIPROC_DIR``, default
+    ``DATA_DIR/prometheus``), where the web's scrape finds them; a live web's files are kept.
+    """
     from .ops.logging import configure_logging
+    from .ops.prometheus import share_directory
     from .services import build_services
 
     settings = _settings()
     configure_logging(settings)
+    settings = share_directory(settings)
     services = build_services(settings)
     try:
         services.warm_up()
@@ -77,14 +82,12 @@ def gunicorn_command(settings: Settings, *, bind: str | None = None) -> list[str
 def multiprocess_env(settings: Settings) -> dict[str, str]:
     """Environment additions so web and job workers share one Prometheus multiprocess directory.
 
-    The directory (``PROMETHEUS_MULTIPROC_DIR``, default ``DATA_DIR/prometheus``) is wiped here, once,
-    before any of the processes that write to it start.
+    The directory (``PROMETHEUS_MULTIPROC_DIR``, default ``DATA_DIR/prometheus``) is prepared here
+    (files of processes no longer alive removed) before the processes that write to it start.
     """
-    from .ops.prometheus import wipe_directory
+    from .ops.prometheus import prepare_directory
 
-    directory = settings.prometheus_multiproc_dir or (settings.data_dir / "prometheus")
-    wipe_directory(directory)
-    return {"PROMETHEUS_MULTIPROC_DIR": str(Path(directory).resolve())}
+    return {"PROMETHEUS_MULTIPROC_DIR": str(prepare_directory(settings.shared_metrics_dir))}
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

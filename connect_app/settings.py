@@ -1,7 +1,9 @@
 """Typed settings, read once from the environment (and an optional ``.env`` file).
 
-This module is the only reader of ``os.environ`` in the product. Every other module receives a
-:class:`Settings` instance from its caller. Invalid values raise :class:`ConfigError` at start with a
+This module is the only reader of ``os.environ`` in the product (and its only writer:
+:meth:`Settings.export_prometheus_multiproc_dir` hands prometheus_client the variable it reads itself;
+``tests/test_environ_rule.py`` enforces both). Every other module receives a :class:`Settings` instance
+from its caller. Invalid values raise :class:`ConfigError` at start with a
 message naming the variable and what is wrong with it.
 """
 
@@ -25,6 +27,8 @@ DEFAULT_ALLOWED_HOSTS = ("*.atlassian.net", "*.jira.com", "*.jira-dev.com")
 LLM_PROVIDERS = ("openai", "azure", "offline")
 ENVIRONMENTS = ("dev", "prod")
 EMAIL_TONES = ("formal", "friendly", "concise", "apologetic")
+PROMETHEUS_MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+"""The variable prometheus_client itself reads (at import and whenever it creates a value file)."""
 
 _TRUE = {"1", "true", "yes", "on"}
 _HOSTNAME = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?|\[[0-9a-f:]+\]|::1")
@@ -215,9 +219,44 @@ class Settings:
         """The key that encrypts secrets at rest; a fixed development key outside prod."""
         return self.secret_key or "dev-only-insecure-secret-key-change-me"
 
+    @property
+    def shared_metrics_dir(self) -> Path:
+        """The Prometheus multiprocess directory of the server processes (web and job workers).
+
+        ``PROMETHEUS_MULTIPROC_DIR`` when set, otherwise ``DATA_DIR/prometheus``, as an absolute path.
+        One per host: every web and job worker started from this ``DATA_DIR`` shares it, so one
+        scrape of any web worker sums them all. Only the server entry points (gunicorn's config,
+        ``jira-ai worker``, ``jira-ai serve``) use the default; everything else stays single-process
+        unless the variable is set.
+        """
+        return Path(self.prometheus_multiproc_dir or self.data_dir / "prometheus").resolve()
+
+    def export_prometheus_multiproc_dir(self) -> Path | None:
+        """Put ``prometheus_multiproc_dir`` into this process's environment, for prometheus_client.
+
+        The library takes the directory from ``PROMETHEUS_MULTIPROC_DIR`` (when it is imported and
+        whenever it creates a value file), so a process that gets the directory from Settings
+        (the ``DATA_DIR`` default, a ``.env`` file) must export it before any metric exists; child
+        processes inherit it. Returns the exported directory, or None when none is configured.
+        Raises :class:`ConfigError` when the environment already names a different directory.
+        """
+        if self.prometheus_multiproc_dir is None:
+            return None
+        path = Path(self.prometheus_multiproc_dir).resolve()
+        current = os.environ.get(PROMETHEUS_MULTIPROC_ENV, "").strip()
+        if current and Path(current).resolve() != path:
+            raise ConfigError(
+                f"{PROMETHEUS_MULTIPROC_ENV} is {current} but the settings name {path}; "
+                "export the same directory for every process"
+            )
+        os.environ[PROMETHEUS_MULTIPROC_ENV] = str(path)
+        return path
+
     @staticmethod
     def child_environment(additions: Mapping[str, str] | None = None) -> dict[str, str]:
-        """The current environment plus ``additions``, for the processes ``jira-ai serve`` starts."""
+        """The current environment plus ``additions``, for the processes we start (``jira-ai serve``,
+        the development stack).
+        """
         env = dict(os.environ)
         env.update(additions or {})
         return env

@@ -93,3 +93,31 @@ def test_every_setting_the_app_reads_is_documented_in_the_readme():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     missing = sorted(name for name in names if f"`{name}`" not in readme)
     assert not missing, f"settings not documented in README.md: {missing}"
+
+
+def test_shared_metrics_dir_is_per_data_dir_unless_set(tmp_path):
+    def settings(**env: str) -> Settings:
+        return Settings.from_env(env, env_file=None)
+
+    host_a, host_b = settings(DATA_DIR=str(tmp_path / "a")), settings(DATA_DIR=str(tmp_path / "b"))
+    assert host_a.shared_metrics_dir == (tmp_path / "a" / "prometheus").resolve()
+    assert host_b.shared_metrics_dir != host_a.shared_metrics_dir  # each host its own directory
+    assert host_a.prometheus_multiproc_dir is None  # only the server entry points use the default
+    explicit = settings(DATA_DIR=str(tmp_path / "a"), PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "m"))
+    assert explicit.shared_metrics_dir == (tmp_path / "m").resolve()
+
+
+def test_export_prometheus_multiproc_dir(tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "")
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
+    assert Settings.from_env({}, env_file=None).export_prometheus_multiproc_dir() is None
+    assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+    mine = Settings.from_env({}, env_file=None, prometheus_multiproc_dir=tmp_path / "m")
+    assert mine.export_prometheus_multiproc_dir() == (tmp_path / "m").resolve()
+    assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str((tmp_path / "m").resolve())
+    assert mine.export_prometheus_multiproc_dir() == (tmp_path / "m").resolve()  # the same again is fine
+    other = mine.replace(prometheus_multiproc_dir=tmp_path / "other")
+    with pytest.raises(ConfigError, match="same directory"):
+        other.export_prometheus_multiproc_dir()

@@ -93,7 +93,10 @@ class LocalStack:
     # ------------------------------------------------------------------ lifecycle
     def env(self) -> dict[str, str]:
         """The environment the app processes run with."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LLM_", "REDIS_"))}
+        from ..settings import Settings
+
+        inherited = Settings.child_environment()
+        env = {k: v for k, v in inherited.items() if not k.startswith(("OPENAI_", "LLM_", "REDIS_"))}
         env.update(
             {
                 "APP_BASE_URL": self.app_url,

@@ -5,16 +5,20 @@ Nothing here registers on prometheus_client's module-global default ``REGISTRY``
 Single process: :class:`PromMetrics` owns a :class:`CollectorRegistry` and its families.
 
 Several processes (gunicorn workers, job workers): prometheus_client's multiprocess mode. Its rules
-(https://prometheus.github.io/client_python/multiprocess/):
+(https://prometheus.github.io/client_python/multiprocess/), and how we follow them:
 
-* ``PROMETHEUS_MULTIPROC_DIR`` must name a directory before the library creates any metric; the
-  library picks its value class when ``prometheus_client.values`` is first imported, so the variable
-  should be exported by the start-up script (our CLI exports it before starting gunicorn or the
-  worker). :func:`activate_multiprocess` also covers the case where the library was imported first.
-* the directory must be wiped between runs, before any process writes to it: by the command that
-  starts the web and job workers together (:func:`wipe_directory`), or by gunicorn's master
-  (:func:`gunicorn_on_starting`) when its workers are the only writers. The master tells the
-  library when a worker dies (:func:`gunicorn_child_exit` as gunicorn's ``child_exit`` hook).
+* the library reads ``PROMETHEUS_MULTIPROC_DIR`` itself (to pick its value class when
+  ``prometheus_client.values`` is imported, and to name each value file), so the variable must be in
+  the process's environment before any metric exists. Our code gets the directory from
+  :class:`~connect_app.settings.Settings` and passes it here as an argument; only Settings touches
+  the environment (:meth:`~connect_app.settings.Settings.export_prometheus_multiproc_dir`).
+  :func:`activate_multiprocess` also covers the case where the library was imported first.
+* the directory holds one file per process and kind (``counter_<pid>.db``...). At start, the server
+  processes (gunicorn's master in ``on_starting``, ``jira-ai worker``, ``jira-ai serve``) call
+  :func:`share_directory`, which removes the files of processes that are no longer alive
+  (:func:`prepare_directory`) and never those of a live one, so web and job workers may start in
+  any order. The master tells the library when a worker dies (:func:`mark_process_dead` from
+  gunicorn's ``child_exit``).
 * the scrape uses a fresh registry holding a ``MultiProcessCollector`` over the directory; the
   metric objects themselves are registered nowhere (registering them too would export duplicates).
 * every process keeps one value per time series in its own mmap file: two metric objects with the
@@ -33,13 +37,16 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 
+if TYPE_CHECKING:  # pragma: no cover
+    from ..settings import Settings
+
 log = logging.getLogger(__name__)
 
-ENV_VAR = "PROMETHEUS_MULTIPROC_DIR"
+ENV_VAR = "PROMETHEUS_MULTIPROC_DIR"  # its name, for messages; Settings reads and exports it
 STAGE_BUCKETS_SECONDS: tuple[float, ...] = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 )
@@ -48,79 +55,112 @@ STAGE_BUCKETS_SECONDS: tuple[float, ...] = (
 
 # ---------------------------------------------------------------------- multiprocess mode
 def multiprocess_active() -> bool:
-    """True when prometheus_client writes metric values to files in ``PROMETHEUS_MULTIPROC_DIR``."""
+    """True when prometheus_client writes metric values to files (its multiprocess value class)."""
     from prometheus_client import values
 
-    return bool(getattr(values.ValueClass, "_multiprocess", False)) and bool(os.environ.get(ENV_VAR))
+    return bool(getattr(values.ValueClass, "_multiprocess", False))
 
 
 def multiprocess_directory() -> Path | None:
-    """The active multiprocess directory, or None in single-process mode."""
-    return Path(os.environ[ENV_VAR]) if multiprocess_active() else None
+    """The directory this process activated (:func:`activate_multiprocess`), or None."""
+    return _ACTIVE[0] if _ACTIVE and multiprocess_active() else None
 
 
 def activate_multiprocess(directory: str | Path) -> Path:
     """Put this process in multiprocess mode over ``directory`` (created if missing); returns it.
 
-    The environment variable should already name the same directory (exported by the start-up
-    script, so child processes inherit it); when it is unset it is set here, and when the library
-    was imported before it was set, its value class is switched to the file-backed one. Call this
-    before creating any metric. A variable naming a *different* directory is a
-    :class:`ConfigError`.
+    ``PROMETHEUS_MULTIPROC_DIR`` must already name the same directory in this process's environment
+    (exported by the start-up code through Settings, or inherited); when the library was imported
+    before that, its value class is switched to the file-backed one here. Call this before creating
+    any metric. A process uses one directory: asking for a second is a :class:`ConfigError`, and so
+    is a variable that was never exported (the library would have nowhere to write).
     """
     path = Path(directory).resolve()
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot create the Prometheus multiprocess directory {path}: {exc}") from exc
-    current = os.environ.get(ENV_VAR)
-    if current and Path(current).resolve() != path:
-        raise ConfigError(
-            f"{ENV_VAR} is {current} but the settings name {path}; "
-            "export the same directory for every process"
-        )
-    os.environ[ENV_VAR] = str(path)
     from prometheus_client import values
 
-    if not getattr(values.ValueClass, "_multiprocess", False):
-        # The library chose its in-memory value class at import, before the variable was set.
-        log.info("prometheus_client was imported before %s was set; switching to multiprocess mode", ENV_VAR)
-        values.ValueClass = values.get_value_class()
+    with _FAMILIES_LOCK:
+        if _ACTIVE and _ACTIVE[0] != path:
+            raise ConfigError(
+                f"this process already writes its metrics to {_ACTIVE[0]}, not {path}; "
+                f"export the same {ENV_VAR} for every process"
+            )
+        if not getattr(values.ValueClass, "_multiprocess", False):
+            # The library chose its in-memory value class at import, before the variable was set.
+            chosen = values.get_value_class()
+            if not getattr(chosen, "_multiprocess", False):
+                raise ConfigError(
+                    f"{ENV_VAR} is not in this process's environment; export it from Settings "
+                    "(Settings.export_prometheus_multiproc_dir) before creating metrics"
+                )
+            log.info("prometheus_client was imported before %s was set; switching to multiprocess mode",
+                     ENV_VAR)
+            values.ValueClass = chosen
+        _ACTIVE[:] = [path]
     return path
 
 
-def wipe_directory(directory: str | Path) -> None:
-    """Remove the metric files of a previous run (gunicorn ``on_starting``, before any worker)."""
-    path = Path(directory)
-    path.mkdir(parents=True, exist_ok=True)
+def prepare_directory(directory: str | Path) -> Path:
+    """Create ``directory`` and remove the metric files of processes that are not alive; returns it.
+
+    Files are named ``<kind>_<pid>.db``; a live process's files are never touched, so a web and a job
+    worker sharing the directory may start in either order. A pid reused by an unrelated process keeps
+    its stale file (its counts stay in the totals, harmless for counters). The pids must be this
+    host's: the directory is per host (each host its own ``DATA_DIR``), never on a shared volume.
+    """
+    path = Path(directory).resolve()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the Prometheus multiprocess directory {path}: {exc}") from exc
     for db in path.glob("*.db"):
-        db.unlink(missing_ok=True)
+        pid = _file_pid(db)
+        if pid is None or not _alive(pid):
+            db.unlink(missing_ok=True)
+    return path
 
 
-def mark_process_dead(pid: int, directory: str | Path | None = None) -> None:
+def share_directory(settings: Settings) -> Settings:
+    """Start of a server process: prepare ``settings.shared_metrics_dir`` and export it.
+
+    Returns the settings naming that directory, for building the services. gunicorn's master calls
+    it in ``on_starting`` (its workers inherit the variable), ``jira-ai worker`` before building its
+    services.
+    """
+    shared = settings.replace(prometheus_multiproc_dir=prepare_directory(settings.shared_metrics_dir))
+    shared.export_prometheus_multiproc_dir()
+    return shared
+
+
+def mark_process_dead(pid: int, directory: str | Path) -> None:
     """Tell prometheus_client that process ``pid`` is gone (its live gauges stop counting)."""
     from prometheus_client import multiprocess
 
-    path = directory or os.environ.get(ENV_VAR)
-    if path:
-        multiprocess.mark_process_dead(pid, str(path))
+    multiprocess.mark_process_dead(pid, str(directory))
 
 
-def gunicorn_on_starting(server: Any) -> None:
-    """The ``on_starting`` hook for gunicorn: wipes ``PROMETHEUS_MULTIPROC_DIR`` before any worker.
-
-    Only when gunicorn's workers are the only processes writing to the directory: when job
-    workers share it, wipe it once before starting them all instead (their open files would be
-    unlinked under them).
-    """
-    path = os.environ.get(ENV_VAR)
-    if path:
-        wipe_directory(path)
+def _file_pid(db: Path) -> int | None:
+    """The pid in a value file's name (``counter_123.db``, ``gauge_livesum_123.db``), or None."""
+    tail = db.stem.rpartition("_")[2]
+    return int(tail) if tail.isdigit() else None
 
 
-def gunicorn_child_exit(server: Any, worker: Any) -> None:
-    """The ``child_exit`` hook for gunicorn: ``child_exit = gunicorn_child_exit`` in the config file."""
-    mark_process_dead(worker.pid)
+def _alive(pid: int) -> bool:
+    """True when process ``pid`` exists on this host (signal 0 checks without signalling)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    except OSError:
+        return False
+    return True
 
 
 # ---------------------------------------------------------------------- the metric families
@@ -224,6 +264,7 @@ class PromMetrics:
 # filled on first use, never at import.
 _FAMILIES: dict[str, PromMetrics] = {}
 _FAMILIES_LOCK = threading.Lock()
+_ACTIVE: list[Path] = []  # the directory this process activated, once it has
 
 
 def _process_families(directory: str) -> PromMetrics:

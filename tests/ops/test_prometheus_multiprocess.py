@@ -1,8 +1,8 @@
 """Prometheus multiprocess mode: real processes write to one directory, one scrape sums them all.
 
-Also serves a tiny app factory (:func:`create_test_app`) that the gunicorn test runs in two workers.
-This module imports no prometheus_client at import time: spawned children import it, and must be
-free to choose multiprocess mode first.
+The last test runs the shipped deployment (the ``Procfile``'s gunicorn config with two workers and a
+``jira-ai worker``) with nothing but ``DATA_DIR`` set. This module imports no prometheus_client at
+import time: spawned children import it, and must be free to choose multiprocess mode first.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import requests
@@ -23,10 +22,8 @@ import requests
 from connect_app.errors import ConfigError
 from connect_app.ops import prometheus as prom
 from connect_app.ops.metrics import HourlyAggregates, Metrics
+from connect_app.settings import Settings
 from connect_app.storage.disk import DiskStore
-
-ROOT = Path(__file__).resolve().parents[2]
-STORE_ENV = "JIRA_AI_TEST_METRICS_STORE"
 
 
 def samples(text: str) -> dict[tuple[str, tuple], float]:
@@ -45,7 +42,9 @@ def samples(text: str) -> dict[tuple[str, tuple], float]:
 def _record(mp_dir: str, store_dir: str, n: int, import_first: bool, out) -> None:
     if import_first:
         import prometheus_client  # noqa: F401 - the library chose its value class before the variable
-
+    # What a server entry point does: the directory comes from Settings, which exports it (a no-op
+    # when the start-up script already did).
+    Settings.from_env({}, env_file=None, prometheus_multiproc_dir=Path(mp_dir)).export_prometheus_multiproc_dir()
     store = DiskStore(store_dir)
     first = Metrics(store, multiproc_dir=mp_dir)
     second = Metrics(store, multiproc_dir=mp_dir)  # a second object in the same process shares families
@@ -59,6 +58,7 @@ def _record(mp_dir: str, store_dir: str, n: int, import_first: bool, out) -> Non
 
 
 def _scrape(mp_dir: str, store_dir: str, out) -> None:
+    Settings.from_env({}, env_file=None, prometheus_multiproc_dir=Path(mp_dir)).export_prometheus_multiproc_dir()
     metrics = Metrics(DiskStore(store_dir), multiproc_dir=mp_dir)
     body, content_type = metrics.exposition()
     out.put((body.decode(), content_type))
@@ -87,9 +87,10 @@ def _record_in_two_processes(ctx, mp_dir, store_dir, *, import_first: tuple[bool
     return results
 
 
-@pytest.mark.parametrize("exported", [True, False], ids=["exported-by-start-script", "set-by-the-app"])
+@pytest.mark.parametrize("exported", [True, False], ids=["exported-by-start-script", "exported-by-settings"])
 def test_two_processes_one_directory_one_sum(tmp_path, monkeypatch, exported):
     mp_dir, store_dir = tmp_path / "prom", tmp_path / "kv"
+    import prometheus_client.parser  # noqa: F401 - this process parses; imported before the variable is set
     if exported:  # the documented way: the start-up script exports it for every child
         mp_dir.mkdir()
         monkeypatch.setenv(prom.ENV_VAR, str(mp_dir))
@@ -117,58 +118,56 @@ def test_two_processes_one_directory_one_sum(tmp_path, monkeypatch, exported):
 
 def test_a_different_exported_directory_is_a_config_error(tmp_path, monkeypatch):
     monkeypatch.setenv(prom.ENV_VAR, str(tmp_path / "other"))
+    settings = Settings.from_env({}, env_file=None, prometheus_multiproc_dir=tmp_path / "mine")
     with pytest.raises(ConfigError, match="same directory"):
-        prom.activate_multiprocess(tmp_path / "mine")
+        settings.export_prometheus_multiproc_dir()
 
 
-def test_gunicorn_hooks_wipe_the_directory_and_mark_dead_workers(tmp_path, monkeypatch):
-    for name in ("counter_123.db", "histogram_123.db", "gauge_livesum_123.db", "gauge_all_123.db"):
-        (tmp_path / name).write_bytes(b"")
-    monkeypatch.setenv(prom.ENV_VAR, str(tmp_path))
-    prom.gunicorn_child_exit(None, SimpleNamespace(pid=123))
-    assert sorted(p.name for p in tmp_path.glob("*.db")) == ["counter_123.db", "gauge_all_123.db",
-                                                            "histogram_123.db"]
-    prom.wipe_directory(tmp_path)
-    assert list(tmp_path.glob("*.db")) == []
+def test_activating_without_the_exported_variable_is_a_config_error(tmp_path, monkeypatch):
+    monkeypatch.delenv(prom.ENV_VAR, raising=False)
+    if prom.multiprocess_active():
+        pytest.skip("this test process is already in multiprocess mode")
+    with pytest.raises(ConfigError, match="export it from Settings"):
+        prom.activate_multiprocess(tmp_path)
 
 
-# -- two real gunicorn workers -------------------------------------------------------------------------
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
 
 
-def create_test_app():  # the app factory gunicorn serves in the test below
-    """A tiny app: ``/hit`` counts a request, ``/metrics`` is the product's route."""
-    from flask import Flask, jsonify
-
-    from connect_app.web.errors import register_error_handlers
-    from connect_app.web.ops import build_ops_blueprint
-
-    metrics = Metrics(DiskStore(os.environ[STORE_ENV]), multiproc_dir=os.environ[prom.ENV_VAR])
-    app = Flask(__name__)
-    app.extensions["jira_ai"] = SimpleNamespace(metrics=metrics)
-    register_error_handlers(app)
-    app.register_blueprint(build_ops_blueprint())
-
-    @app.before_request
-    def slow_down():
-        time.sleep(0.05)  # keeps one worker busy so the other answers too
-
-    @app.get("/hit")
-    def hit():
-        metrics.record_pipeline_execution(intent="summary", total_ms=1.0, success=True)
-        return jsonify(pid=os.getpid())
-
-    @app.after_request
-    def worker_pid(response):
-        response.headers["X-Worker-Pid"] = str(os.getpid())
-        return response
-
-    return app
+def test_prepare_keeps_live_processes_files_and_removes_the_rest(tmp_path):
+    live, dead = os.getpid(), _dead_pid()
+    kinds = ("counter", "histogram", "gauge_livesum", "gauge_all")
+    for pid in (live, dead):
+        for kind in kinds:
+            (tmp_path / f"{kind}_{pid}.db").write_bytes(b"")
+    (tmp_path / "counter_notapid.db").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("not ours")
+    assert prom.prepare_directory(tmp_path) == tmp_path.resolve()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [f"{kind}_{live}.db" for kind in kinds] + ["notes.txt"]
+    )
+    prom.mark_process_dead(live, tmp_path)  # gunicorn's child_exit: the live gauges of a gone worker
+    assert not (tmp_path / f"gauge_livesum_{live}.db").exists()
+    assert (tmp_path / f"counter_{live}.db").exists()
+    assert prom.prepare_directory(tmp_path / "new" / "dir").is_dir()
 
 
-GUNICORN_CONFIG = """
-from connect_app.ops.prometheus import gunicorn_child_exit as child_exit
-from connect_app.ops.prometheus import gunicorn_on_starting as on_starting
-"""
+def test_share_directory_defaults_to_data_dir_and_exports_it(tmp_path, monkeypatch):
+    monkeypatch.setenv(prom.ENV_VAR, "")  # restored after the test: share_directory exports it
+    monkeypatch.delenv(prom.ENV_VAR)
+    settings = Settings.from_env({"DATA_DIR": str(tmp_path / "data")}, env_file=None)
+    assert settings.prometheus_multiproc_dir is None  # nothing but the servers defaults it
+    shared = prom.share_directory(settings)
+    expected = (tmp_path / "data" / "prometheus").resolve()
+    assert shared.prometheus_multiproc_dir == expected and expected.is_dir()
+    assert os.environ[prom.ENV_VAR] == str(expected)
+    assert prom.share_directory(shared).prometheus_multiproc_dir == expected  # idempotent
+
+
+# -- the shipped deployment: two gunicorn workers and a job worker ---------------------------------------
 
 
 def _free_port() -> int:
@@ -177,58 +176,111 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _worker_pid(url: str) -> str | None:
-    try:
-        return requests.get(url, timeout=5, headers={"Connection": "close"}).headers.get("X-Worker-Pid")
-    except (requests.ConnectionError, requests.Timeout):
-        return None
+def _wait(predicate, timeout: float, what: str, procs=()) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        for proc in procs:
+            assert proc.poll() is None, f"{what}: a process exited: {proc.args}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
 
 
-def test_two_gunicorn_workers_scrape_the_same_total(tmp_path):
-    mp_dir = tmp_path / "prom"
-    mp_dir.mkdir()
-    (mp_dir / "counter_99999.db").write_bytes(b"left over from a previous run")  # on_starting wipes it
-    config = tmp_path / "gunicorn_conf.py"
-    config.write_text(GUNICORN_CONFIG)
+def _pids_with_files(mp_dir: Path) -> set[int]:
+    return {int(p.stem.rpartition("_")[2]) for p in mp_dir.glob("counter_*.db")}
+
+
+def _auth_failures_by_pid(mp_dir: Path) -> dict[int, float]:
+    """``jira_ai_errors_total{code="auth_failed"}`` in each process's own file."""
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    out: dict[int, float] = {}
+    for path in mp_dir.glob("counter_*.db"):
+        for family in MultiProcessCollector.merge([str(path)], accumulate=True):
+            for s in family.samples:
+                if s.name == "jira_ai_errors_total" and s.labels.get("code") == "auth_failed":
+                    out[int(path.stem.rpartition("_")[2])] = s.value
+    return out
+
+
+def _start_job_worker(env, cwd) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "connect_app.cli", "worker", "--workers", "1"], env=env,
+                            cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@pytest.mark.e2e
+def test_procfile_web_and_worker_share_one_directory_by_default(tmp_path):
+    """``web: gunicorn -c python:connect_app.gunicorn_conf ...`` and ``worker: jira-ai worker``, nothing
+    set but DATA_DIR: one scrape of either web worker sums both web workers (and the job worker's
+    files sit beside theirs). The job worker starts first and is restarted while the web runs."""
+    data = tmp_path / "data"
+    mp_dir = data / "prometheus"
+    mp_dir.mkdir(parents=True)
+    (mp_dir / f"counter_{_dead_pid()}.db").write_bytes(b"left over from a previous run")
     port = _free_port()
-    env = {**os.environ, prom.ENV_VAR: str(mp_dir), STORE_ENV: str(tmp_path / "kv")}
-    cmd = [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "-c", str(config),
-           "--pythonpath", f"{ROOT},{Path(__file__).parent}", "--graceful-timeout", "2",
-           "test_prometheus_multiprocess:create_test_app()"]
-    server = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("OPENAI_", "LLM_", "REDIS_", prom.ENV_VAR))}
+    env.update({"DATA_DIR": str(data), "WEB_WORKERS": "2", "PYTHONUNBUFFERED": "1"})
     base = f"http://127.0.0.1:{port}"
+    job_worker = _start_job_worker(env, tmp_path)
+    web = None
     try:
-        deadline, booted = time.monotonic() + 30, set()
-        while len(booted) < 2:  # both workers answer before the counting starts
-            assert server.poll() is None, server.stdout.read().decode()
-            assert time.monotonic() < deadline, "gunicorn did not start two workers"
-            with ThreadPoolExecutor(4) as pool:
-                booted |= set(filter(None, pool.map(_worker_pid, [f"{base}/healthz"] * 4)))
-            time.sleep(0.05)
+        _wait(lambda: job_worker.pid in _pids_with_files(mp_dir), 60, "the job worker's metric files",
+              [job_worker])
+        assert len(list(mp_dir.glob("counter_*.db"))) == 1  # the stale file went, the live one stays
+        stale = mp_dir / f"counter_{_dead_pid()}.db"
+        stale.write_bytes(b"left over too")  # gunicorn's on_starting removes this one
 
-        hits = 40
+        web = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "python:connect_app.gunicorn_conf", "--bind",
+             f"127.0.0.1:{port}", "--graceful-timeout", "2", "connect_app:create_app()"],
+            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        _wait(lambda: len(_pids_with_files(mp_dir) - {job_worker.pid}) >= 2, 60, "two gunicorn workers",
+              [web, job_worker])
+        assert not stale.exists() and job_worker.pid in _pids_with_files(mp_dir)
 
-        def get(path):
-            response = requests.get(f"{base}{path}", timeout=30, headers={"Connection": "close"})
-            assert response.status_code == 200
-            return response
+        def unauthorised(_: int) -> int:
+            return requests.get(f"{base}/api/ui/panel", timeout=30, headers={"Connection": "close"}).status_code
 
-        with ThreadPoolExecutor(8) as pool:
-            hit_pids = {r.json()["pid"] for r in pool.map(get, ["/hit"] * hits)}
-        assert len(hit_pids) == 2  # both workers counted requests
+        hits = 0
+        while len(_auth_failures_by_pid(mp_dir)) < 2:  # until both web workers have counted some
+            assert hits < 2000, f"one worker answered everything: {_auth_failures_by_pid(mp_dir)}"
+            with ThreadPoolExecutor(8) as pool:
+                statuses = list(pool.map(unauthorised, range(40)))
+            assert set(statuses) == {401}
+            hits += len(statuses)
+        per_pid = _auth_failures_by_pid(mp_dir)
+        assert sum(per_pid.values()) == hits and job_worker.pid not in per_pid
 
-        scrape_pids: set[str] = set()
-        for _ in range(5):
-            with ThreadPoolExecutor(4) as pool:
-                scrapes = list(pool.map(get, ["/metrics"] * 4))
-            for r in scrapes:
-                total = samples(r.text)[("jira_ai_requests_total", (("intent", "summary"), ("status", "ok")))]
-                assert total == hits, f"worker {r.headers['X-Worker-Pid']} scraped {total}"
-                scrape_pids.add(r.headers["X-Worker-Pid"])
-            if len(scrape_pids) == 2:
-                break
-        assert len(scrape_pids) == 2  # the same total whichever worker answered
+        def scraped_total() -> float:
+            text = requests.get(f"{base}/metrics", timeout=30, headers={"Connection": "close"}).text
+            return samples(text)[("jira_ai_errors_total", (("code", "auth_failed"),))]
+
+        with ThreadPoolExecutor(4) as pool:
+            assert set(pool.map(lambda _: scraped_total(), range(12))) == {hits}  # whichever worker answers
+
+        # A job worker restarted while the web runs: its predecessor's files go, the web's stay.
+        old = job_worker.pid
+        _stop(job_worker)
+        job_worker = _start_job_worker(env, tmp_path)
+        _wait(lambda: job_worker.pid in _pids_with_files(mp_dir), 60, "the new job worker's files", [job_worker])
+        assert old not in _pids_with_files(mp_dir)
+        assert sum(_auth_failures_by_pid(mp_dir).values()) == hits
+        assert scraped_total() == hits
     finally:
-        server.terminate()
-        output = server.communicate(timeout=15)[0].decode()
+        _stop(job_worker)
+        output = ""
+        if web is not None:
+            _stop(web)
+            output = web.stdout.read().decode(errors="replace")
     assert "Traceback" not in output, output
