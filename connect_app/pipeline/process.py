@@ -46,6 +46,8 @@ FAILURE_REASONS = {
     "jira_forbidden": "Jira did not allow the app to do this",
 }
 CIRCUIT_WAIT_SECONDS = 30.0
+#: The journal step recording the reply a job posted (its comment id).
+POSTED_STEP = "posted"
 
 
 class SkipEvent(AppError):
@@ -186,6 +188,10 @@ class Pipeline:
             if existing is not None:
                 bound.info("reply %s already posted for this request; not posting again", existing)
                 return ReplyOutcome(status="duplicate", comment_id=existing)
+            deleted = self._posted_before(job_id, journal)
+            if deleted is not None:
+                bound.info("reply %s of this job was deleted since it was posted; not posting again", deleted)
+                return ReplyOutcome(status="skipped", reason="reply_deleted", comment_id=deleted)
             if self._request_withdrawn(jira, event, recent):
                 bound.info("the request comment was deleted before the reply; not answering or acting on it")
                 return ReplyOutcome(status="skipped", reason="request_deleted")
@@ -209,6 +215,7 @@ class Pipeline:
             reply, draft = self._validate(run, draft)
         with self._stage("post", timings):
             comment_id = self._post(jira, event, draft, adf=reply.adf, classification=classification)
+            run.step_done(POSTED_STEP, comment_id)
         bound.info(
             "posted reply %s intent=%s offline=%s", comment_id, classification.intent.value, draft.offline
         )
@@ -324,6 +331,17 @@ class Pipeline:
     def _recent_comments(jira: JiraClient, event: AiEvent) -> list[dict[str, Any]]:
         """The newest comments with their properties: enough to find an earlier reply to this request."""
         return jira.get_comments(event.issue_key, max_results=50, newest_first=True, expand_properties=True)
+
+    @staticmethod
+    def _posted_before(job_id: str | None, journal: Any) -> str | None:
+        """The id of the reply an earlier attempt of this job posted (its marker no longer found: someone
+        deleted it). A deleted reply is a person's decision, so a rerun ends instead of posting again.
+        """
+        if journal is None or not job_id:
+            return None
+        record = journal.get(job_id)
+        value = (record.steps or {}).get(POSTED_STEP) if record else None
+        return str(value) if value else None
 
     @staticmethod
     def _request_withdrawn(jira: JiraClient, event: AiEvent, recent: list[dict[str, Any]]) -> bool:

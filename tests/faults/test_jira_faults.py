@@ -14,6 +14,7 @@ import re
 import threading
 import time
 
+from connect_app.errors import StorageError
 from connect_app.ops.breaker import CLOSED
 from tests.faults.world import World, count_signatures, reply_marker
 
@@ -145,4 +146,63 @@ def test_a_request_deleted_before_the_reply_gets_no_reply_and_no_action(world, c
     assert world.sim.calls("/transitions", method="POST") == []
     assert world.llm.request_count == 0
     assert "request comment was deleted" in caplog.text
+    assert world.services.journal.pending() == 0
+
+
+def test_a_reply_deleted_before_the_jobs_rerun_is_not_posted_again(world, monkeypatch, caplog):
+    """Decision: a reply of ours that someone deleted stays deleted. The attempt posts the reply but its
+    end is not recorded (the store fails as it finishes, like a worker dying right after the post); a
+    user deletes the reply; the worker's sweep reruns the job. The rerun finds the journalled reply id
+    without its marker in Jira: it ends, posting nothing, writing nothing, not looping."""
+    services = world.services
+    queue, journal = services.queue, services.journal
+    finish = journal.finish
+    fail_once = {"left": 1}
+
+    def finish_as_the_store_fails(job_id: str) -> None:
+        if fail_once["left"]:
+            fail_once["left"] -= 1
+            raise StorageError("storage failed: injected outage")
+        finish(job_id)
+
+    monkeypatch.setattr(journal, "finish", finish_as_the_store_fails)
+    issue = world.new_issue("Stale prices on the product page")
+    comment = world.ask(issue, SUMMARY)
+    queue.runner = services.pipeline
+    queue.huey.execute(queue.huey.dequeue())
+    (reply,) = world.replies(issue, comment["id"])
+    world.sim.delete_comment(issue, reply["id"])
+    model_calls = world.llm.request_count
+
+    journal.heartbeat(queue.owner)
+    assert queue.recover() == 1, "the job recorded as running here is taken back"
+    with caplog.at_level(logging.INFO):
+        world.drain()
+
+    assert world.replies(issue, comment["id"]) == []
+    assert len(calls_to(world, issue, "POST", "/comment")) == 1, "posted once, never again"
+    assert world.llm.request_count == model_calls, "the rerun wrote nothing"
+    assert "was deleted since it was posted" in caplog.text
+    assert journal.pending() == 0
+
+
+def test_a_reply_deleted_after_the_job_ended_is_not_posted_again_by_a_redelivery(world, caplog):
+    """After the job ended, a user deletes the reply and Jira delivers the request's webhook again: the
+    dedupe claim answers it without a job, so nothing is posted and the model is not asked again."""
+    issue = world.new_issue("Search results miss archived tickets")
+    comment = world.ask(issue, SUMMARY)
+    world.drain()
+    reply = world.only_reply(issue, comment["id"])
+    world.sim.delete_comment(issue, reply["id"])
+    model_calls = world.llm.request_count
+    (delivery,) = [d for d in world.sim.deliveries("comment_created")
+                   if str(d["payload"]["comment"]["id"]) == str(comment["id"])]
+    world.sim.redeliver(delivery["identifier"])
+    assert world.sim.wait_idle(10)
+    world.drain()
+
+    statuses = [a["status"] for a in world.sim.deliveries(identifier=delivery["identifier"])[0]["attempts"]]
+    assert statuses[-1] == 204, statuses
+    assert world.replies(issue, comment["id"]) == []
+    assert world.llm.request_count == model_calls
     assert world.services.journal.pending() == 0
