@@ -7,14 +7,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
-from browser_harness import ADMIN_PATH, DANA, accessibility_problems
+from browser_harness import ADMIN_PATH, DANA, JiraTokens, accessibility_problems
 from playwright.sync_api import expect
 
+from connect_app.devtools.stack import LocalStack
 from connect_app.storage.disk import DiskStore
 from connect_app.storage.ledger import CostLedger
 
 pytestmark = pytest.mark.browser
 
+SEMANTIC = "Semantic cache: answer reworded repeats from earlier answers"
 DEFAULTS = {"daily_limit_usd": None, "alert_percentage": None, "model": None, "default_email_tone": "formal",
             "resolution_summary_on_done": False, "enabled_projects": [], "extra_instructions": ""}
 
@@ -200,3 +202,54 @@ def test_a_non_admin_token_gets_no_data(stack, tokens, admin_id, admin_screen):
     expect(error).to_contain_text("Only Jira administrators can see this page")
     expect(error).to_contain_text("Only Jira administrators can see and change the AI assistant's settings.")
     expect(page.locator("#ad-content")).to_be_hidden()
+
+
+@pytest.fixture(scope="module")
+def semantic_stack():
+    """A second deployment that offers the semantic cache (the hashing embedder: no model to download)."""
+    s = LocalStack(llm="fake", env={"USE_EMBEDDING_CACHE": "true", "EMBEDDING_BACKEND": "hashing"})
+    try:
+        s.start()
+        s.install()
+        yield s
+    except Exception:
+        print(s.logs())
+        raise
+    finally:
+        s.stop()
+
+
+def saved_semantic_cache(stack, tokens, admin_id):
+    """What the server keeps for the site (``semantic_cache``), read through the API, not the page."""
+    res = requests.get(stack.app_url + "/api/ui/admin", timeout=10,
+                       headers={"Authorization": f"JWT {tokens.context_token(admin_id)}"})
+    assert res.status_code == 200, res.text
+    return res.json()["settings"]["semantic_cache"]
+
+
+def test_the_semantic_cache_is_turned_off_and_on_where_the_deployment_offers_it(semantic_stack, admin_screen):
+    tokens = JiraTokens(semantic_stack.sim.installation(), semantic_stack.app_url, semantic_stack.sim)
+    admin_screen.tokens = tokens  # the same browser screen, opened on the deployment with the cache
+    admin_id = semantic_stack.sim.admin_account_id
+    page = open_admin(admin_screen, admin_id)
+    box = field(page, SEMANTIC)
+    expect(box).to_be_enabled()
+    expect(box).to_be_checked()  # the deployment's default until the site says otherwise
+    expect(page.locator("#ad-semantic-help")).to_contain_text("never shared with other sites")
+    assert saved_semantic_cache(semantic_stack, tokens, admin_id) is None
+
+    for turn_on in (False, True):
+        box.set_checked(turn_on)
+        page.get_by_role("button", name="Save").click()
+        expect(page.locator("#ad-saved")).to_have_text("Saved. The changes apply from the next request.")
+        expect(page.locator("#ad-settings-error")).to_be_hidden()
+        assert saved_semantic_cache(semantic_stack, tokens, admin_id) is turn_on
+        page.reload()
+        expect(page.locator("#ad-content")).to_be_visible()
+        box = field(page, SEMANTIC)
+        expect(box).to_be_enabled()
+        if turn_on:
+            expect(box).to_be_checked()
+        else:
+            expect(box).not_to_be_checked()
+    assert accessibility_problems(page) == []
