@@ -15,6 +15,7 @@ from ..models import Draft, Intent
 from .events import adf_mentions, extract_request
 from .generators.base import GenerationRequest
 from .generators.task_note import completion_note
+from .messages import text
 from .run import RunContext
 
 PREFERRED_NAMES = (
@@ -79,8 +80,10 @@ def request_confirmed(run: RunContext) -> bool:
     return request is not None and request_words(event.text) <= request_words(request)
 
 
-def _reply(text: str, *, reason: str) -> Draft:
-    return Draft(intent=Intent.TASK_COMPLETION, markdown=text, data={"action_result": reason})
+def _reply(reason: str, language: str, **values: str) -> Draft:
+    """The reply to a completion that changed nothing, in the request's language (``action.<reason>``)."""
+    markdown = text(f"action.{reason}", language, **values)
+    return Draft(intent=Intent.TASK_COMPLETION, markdown=markdown, data={"action_result": reason})
 
 
 def complete_task(run: RunContext, request: GenerationRequest) -> Draft:
@@ -95,19 +98,12 @@ def complete_task(run: RunContext, request: GenerationRequest) -> Draft:
     jira = run.jira
     assert jira is not None
     if ctx.status_category == "done" and not run.step_value("transitioned"):
-        return _reply(
-            f"{ctx.key} is already in **{ctx.status}**, so there was nothing to change.",
-            reason="already_done",
-        )
+        return _reply("already_done", request.language, key=ctx.key, status=ctx.status)
     if not run.event.author_account_id:
-        return _reply("I could not tell who asked, so I changed nothing.", reason="no_requester")
+        return _reply("no_requester", request.language)
     if not run.step_value("transitioned") and not request_confirmed(run):
         run.log.warning("task completion refused: the request could not be confirmed with Jira")
-        return _reply(
-            "I couldn't confirm this request with Jira (the comment was changed or removed), so I changed "
-            "nothing. Ask again in a new comment if it is still needed.",
-            reason="request_unconfirmed",
-        )
+        return _reply("request_unconfirmed", request.language)
     allowed = jira.user_has_permissions(
         run.event.author_account_id,
         issue_id=ctx.issue_id or None,
@@ -115,21 +111,13 @@ def complete_task(run: RunContext, request: GenerationRequest) -> Draft:
     ).get("TRANSITION_ISSUES", False)
     if not allowed:
         run.log.info("task completion refused: requester lacks TRANSITION_ISSUES")
-        return _reply(
-            f"I can't mark {ctx.key} as done for you: your Jira permissions don't allow transitioning "
-            "this issue. Nothing was changed. Someone with the *Transition issues* permission can do it.",
-            reason="permission_denied",
-        )
+        return _reply("permission_denied", request.language, key=ctx.key)
     done_to = run.step_value("transitioned")
     from_status = ctx.status
     if done_to is None:
         transition = pick_done_transition(jira.get_transitions(ctx.key))
         if transition is None:
-            return _reply(
-                f"I couldn't find a transition from **{ctx.status}** to a done status in this issue's "
-                "workflow, so nothing was changed.",
-                reason="no_done_transition",
-            )
+            return _reply("no_done_transition", request.language, status=ctx.status)
         jira.do_transition(ctx.key, str(transition["id"]))
         done_to = str((transition.get("to") or {}).get("name") or transition.get("name") or "Done")
         run.step_done("transitioned", done_to)

@@ -21,6 +21,7 @@ from ..models import AiEvent
 from ..storage.dedupe import DedupeRepo
 from ..storage.site_settings import SiteSettingsRepo
 from .events import dedupe_key
+from .language import detect_language
 from .rate_limit import RATE_LIMITED, RateLimiter, Verdict
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,8 @@ def refuse(
         issue_key=event.issue_key, issue_id=event.issue_id, project_key=event.project_key,
         comment_id=event.comment_id, author_account_id=event.author_account_id, author_name=event.author_name,
         received_at=event.received_at, source=event.source,
-        extra={"limit": lim.name, "per": lim.per, "window": lim.window_words, "retry_at": verdict.retry_at},
+        extra={"limit": lim.name, "per": lim.per, "window": lim.window_words, "retry_at": verdict.retry_at,
+               "language": detect_language(event.text)},
     )
     try:
         job_id = queue.enqueue(notice)

@@ -18,12 +18,14 @@ from ..models import AiEvent, Classification, Draft, Intent, IssueContext, Reply
 from ..settings import Settings
 from ..storage.site_settings import SiteSettingsRepo
 from ..storage.tenants import TenantRepo
+from . import messages
 from .classify import IntentClassifier
 from .context import REPLY_PROPERTY_KEY as REPLY_PROPERTY
 from .context import build_context
 from .generators.base import ModelGateway
 from .generators.dispatch import offline_replacement
 from .handlers import generation_request
+from .language import detect_language
 from .rate_limit import RATE_LIMITED, refusal_message
 from .router import Router
 from .run import EventLogger, RunContext
@@ -128,11 +130,8 @@ class Pipeline:
             or FAILURE_REASONS.get(type(error).__name__.lower())
             or "something went wrong"
         )
-        text = (
-            f"Sorry, I couldn't complete your request ({why}). Nothing was changed. "
-            "Please try again in a few minutes; if it keeps failing, let your Jira admin know "
-            f"(reference: {code})."
-        )
+        language = detect_language(event.text)
+        text = messages.text("failure.note", language, why=messages.translate(why, language), code=code)
         draft = Draft(intent=Intent.UNCLEAR, markdown=text, note=None)
         jira = self.jira_for(tenant)
         if self._existing_reply(event, self._recent_comments(jira, event)) is None:
@@ -239,7 +238,7 @@ class Pipeline:
         limit = str(extra.get("limit") or "")
         retry_after = max(1, math.ceil(float(extra.get("retry_at") or 0) - time.time()))
         text = refusal_message(str(extra.get("per") or "user"), str(extra.get("window") or "minute"),
-                               retry_after)
+                               retry_after, language=str(extra.get("language") or "en"))
         comment_id = self._post(jira, event, Draft(intent=Intent.UNCLEAR, markdown=text), status=RATE_LIMITED)
         bound.info("posted the rate-limit reply %s (%s)", comment_id, limit)
         return ReplyOutcome(status=RATE_LIMITED, comment_id=comment_id, reason=limit)

@@ -25,6 +25,7 @@ from urllib.parse import quote
 from ..errors import ConfigError
 from ..settings import Settings
 from ..storage.base import KeyValueStore
+from . import messages
 
 log = logging.getLogger(__name__)
 
@@ -203,14 +204,13 @@ def wait_words(seconds: int) -> str:
     return f"{math.ceil(seconds / 60)} minutes"
 
 
-def refusal_message(per: str, window_words: str, retry_after: int) -> str:
-    """The plain-words answer to a refused request (a Jira reply, or the screens' 429 message)."""
-    who = "You've" if per == PER_USER else "People on this site have"
-    pause = "for you" if per == PER_USER else "for this site"
-    return (
-        f"{who} asked me for a lot in the last {window_words}, so I'm pausing {pause}. I'll take new "
-        f"requests again in about {wait_words(retry_after)}; please ask again then. Nothing was changed."
-    )
+def refusal_message(per: str, window_words: str, retry_after: int, *, language: str = "en") -> str:
+    """The plain-words answer to a refused request (a Jira reply, or the screens' 429 message), in
+    ``language`` (the request's; English when it has no catalogue).
+    """
+    key = "rate.user" if per == PER_USER else "rate.site"
+    return messages.text(key, language, window=messages.window_words(window_words, language),
+                         wait=messages.wait_words(retry_after, language))
 
 
 def verdict_message(verdict: Verdict) -> str:

@@ -21,8 +21,8 @@ from typing import Any
 from ..errors import ValidationFailedError
 from ..jira.adf import adf_to_text, markdown_to_adf, plain_text_adf, validate_adf
 from ..models import Draft
+from . import messages
 from .events import INVISIBLE_CHARS, extract_request, strip_invisible
-from .generators.base import OFFLINE_LABEL
 from .prompts import instruction_texts
 
 log = logging.getLogger(__name__)
@@ -138,11 +138,10 @@ def apply_note(markdown: str, note: str | None) -> str:
     if not note or f"_{note.strip()}" in markdown:
         return markdown
     note = note.strip()
-    if OFFLINE_LABEL in markdown:
-        merged = (
-            f"_{note.rstrip('.')}. It was written from the issue's data by templates, not by an AI model._"
-        )
-        return markdown.replace(OFFLINE_LABEL, merged, 1)
+    for language, label in messages.offline_labels():
+        if label in markdown:
+            merged = messages.text("offline.label_merged", language, note=note.rstrip("."))
+            return markdown.replace(label, merged, 1)
     return f"_{note}_\n\n{markdown}"
 
 

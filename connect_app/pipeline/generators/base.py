@@ -10,6 +10,7 @@ from typing import Any, Protocol, runtime_checkable
 from ...errors import BudgetExceededError, CircuitOpenError, LLMError
 from ...models import CacheHint, Classification, Completion, Draft, Intent, IssueContext
 from .. import prompts
+from ..messages import translate
 from .email_format import guess_recipient
 
 
@@ -249,7 +250,7 @@ def model_draft(req: GenerationRequest, completion: Completion, markdown: str, *
 def mark_offline(draft: Draft, code: str) -> Draft:
     """Label an offline writer's draft with the fallback reason (note, data, flag)."""
     draft.offline = True
-    draft.note = fallback_note(code)
+    draft.note = translate(fallback_note(code), draft.data.get("language"))  # the writer records it
     draft.data["fallback_reason"] = code
     return draft
 

@@ -1,59 +1,50 @@
-"""Static texts: the command list (help) and the clarifying question (unclear). No model, no cost."""
+"""Static texts: the command list (help) and the clarifying question (unclear). No model, no cost.
+
+Both are written in the request's language (``messages``); the examples are requests the classifier
+understands in that language.
+"""
 
 from __future__ import annotations
 
 from ...models import Draft, Intent
 from .. import prompts
+from ..messages import text
 from .base import GenerationRequest
 
 MAX_ECHO_CHARS = 120
 
-# (intent, what it does, example request without the trigger)
-CAPABILITIES: tuple[tuple[Intent, str, str], ...] = (
-    (Intent.SUMMARY_REQUEST, "Summarize the issue", "summarize this"),
-    (Intent.EMAIL_REQUEST, "Draft an email", "draft an email to the customer about the delay"),
-    (Intent.COMMENT_REQUEST, "Write a comment", "write a status update for the team"),
-    (Intent.TASK_COMPLETION, "Complete the task", "mark this done and note what was fixed"),
+# The intents the assistant offers, in the order they are listed.
+CAPABILITIES: tuple[Intent, ...] = (
+    Intent.SUMMARY_REQUEST,
+    Intent.EMAIL_REQUEST,
+    Intent.COMMENT_REQUEST,
+    Intent.TASK_COMPLETION,
 )
-_EXTRA_EXAMPLES: dict[Intent, str] = {
-    Intent.SUMMARY_REQUEST: "what's the status?",
-    Intent.COMMENT_REQUEST: "reply to the reporter's question",
-}
-_ACTIONS: dict[str, str] = {
-    Intent.SUMMARY_REQUEST.value: "summarize the issue",
-    Intent.EMAIL_REQUEST.value: "draft an email",
-    Intent.COMMENT_REQUEST.value: "write a comment",
-    Intent.TASK_COMPLETION.value: "complete or close the issue",
-}
+_EXTRA_EXAMPLES = frozenset({Intent.SUMMARY_REQUEST, Intent.COMMENT_REQUEST})
+_ACTIONS = frozenset(intent.value for intent in CAPABILITIES)
 
 
-def _example(trigger: str, text: str) -> str:
-    return f"`{trigger} {text}`"
+def _example(trigger: str, words: str) -> str:
+    return f"`{trigger} {words}`"
 
 
-def help_text(trigger: str = "@ai") -> str:
+def help_text(trigger: str = "@ai", language: str = "en") -> str:
     """The command list with examples, in Markdown (no line starts with the trigger)."""
-    lines = [f"**Here is what I can do.** Write `{trigger}` followed by your request in a comment:", ""]
-    for intent, label, example in CAPABILITIES:
-        examples = [_example(trigger, example)]
+    lines = [text("help.intro", language, trigger=trigger), ""]
+    for intent in CAPABILITIES:
+        examples = [_example(trigger, text(f"example.{intent.value}", language))]
         if intent in _EXTRA_EXAMPLES:
-            examples.append(_example(trigger, _EXTRA_EXAMPLES[intent]))
-        lines.append(f"- **{label}:** {' or '.join(examples)}")
-    lines.append(f"- **Refine my last reply:** {_example(trigger, 'make it shorter')} or "
-                 f"{_example(trigger, 'more formal')}")
-    lines += [
-        "",
-        "Completing a task moves the issue to its done status only when your permissions and the workflow "
-        "allow it.",
-        "",
-        "Ask for a tone with words like *formal*, *friendly*, *brief* or *apologize*. "
-        "I reply in the language you write in.",
-    ]
+            examples.append(_example(trigger, text(f"example2.{intent.value}", language)))
+        label = text(f"cap.{intent.value}", language)
+        lines.append(f"- **{label}:** {text('help.or', language).join(examples)}")
+    refine = [_example(trigger, text(f"example.{kind}", language)) for kind in ("shorter", "formal")]
+    lines.append(f"- **{text('help.refine', language)}:** {text('help.or', language).join(refine)}")
+    lines += ["", text("help.transition_note", language), "", text("help.tone_note", language)]
     return "\n".join(lines)
 
 
-def _echo(text: str) -> str:
-    flat = " ".join((text or "").split()).replace("`", "'")
+def _echo(words: str) -> str:
+    flat = " ".join((words or "").split()).replace("`", "'")
     if len(flat) > MAX_ECHO_CHARS:
         flat = flat[: MAX_ECHO_CHARS - 1].rstrip() + "…"
     return flat
@@ -63,7 +54,7 @@ def _understood(req: GenerationRequest) -> str | None:
     details = req.classification.details if req.classification else {}
     negated = [i for i in details.get("negated_intents", []) if i in _ACTIONS]
     if negated:
-        return (f"I understood that you do not want me to {_ACTIONS[negated[0]]}, so I have not done that.")
+        return text("clarify.negated", req.language, action=text(f"do.{negated[0]}", req.language))
     scores = details.get("scores") or {}
     candidates = [(score, intent) for intent, score in scores.items() if intent in _ACTIONS and score > 0]
     for key in ("local_intent", "rules_intent"):
@@ -71,29 +62,29 @@ def _understood(req: GenerationRequest) -> str | None:
             candidates.append((0.1, details[key]))
     if candidates:
         _, intent = max(candidates)
-        return f"It sounds like you might want me to {_ACTIONS[intent]}."
+        return text("clarify.maybe", req.language, action=text(f"do.{intent}", req.language))
     return None
 
 
 def help_draft(req: GenerationRequest) -> Draft:
-    """The help reply (static, cost 0)."""
+    """The help reply (static, cost 0), in the request's language."""
     version = prompts.PROMPT_VERSIONS[Intent.HELP]
-    return Draft(intent=Intent.HELP, markdown=help_text(req.trigger), prompt_version=version)
+    return Draft(intent=Intent.HELP, markdown=help_text(req.trigger, req.language), prompt_version=version)
 
 
 def clarify_draft(req: GenerationRequest) -> Draft:
     """A short clarifying question that echoes what was understood and lists what the assistant can do."""
+    lang = req.language
     echo = _echo(req.request)
-    opening = (f"I'm not sure what you'd like me to do with \u201c{echo}\u201d." if echo
-               else "I'm not sure what you'd like me to do.")
-    lines = [opening]
+    lines = [text("clarify.unsure_echo", lang, echo=echo) if echo else text("clarify.unsure", lang)]
     understood = _understood(req)
     if understood:
         lines.append(understood)
-    lines += ["", "I can:"]
-    for _intent, label, example in CAPABILITIES:
-        lines.append(f"- {label}, for example {_example(req.trigger, example)}")
-    lines += ["", "Which would you like?"]
+    lines += ["", text("clarify.i_can", lang)]
+    for intent in CAPABILITIES:
+        lines.append(text("clarify.item", lang, label=text(f"cap.{intent.value}", lang),
+                          example=_example(req.trigger, text(f"example.{intent.value}", lang))))
+    lines += ["", text("clarify.which", lang)]
     return Draft(
         intent=Intent.UNCLEAR,
         markdown="\n".join(lines),

@@ -1,7 +1,9 @@
 """Deterministic drafts from templates and the issue's own data, for when no model can answer.
 
 Every draft ends with a visible label saying it was generated without an AI model. The writer never
-invents: each line comes from a field, a description sentence or a comment of the issue.
+invents: each line comes from a field, a description sentence or a comment of the issue. The framing
+(headings, field names, sentences around the data) is in the request's language (``messages``); the
+issue's own data stays as written.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import re
 from typing import Any
 
 from ...models import CommentInfo, Draft, Intent, IssueContext
+from ..messages import is_offline_label, text
 from .base import EMAIL_DEFAULT_TONE, OFFLINE_LABEL, GenerationRequest
 from .email_format import clean_subject, email_draft
 
@@ -34,7 +37,6 @@ _LEADING_FILLER = re.compile(
     r"(?:please\s+)?(?:record|say|mention|log|write)\s+(?:that|down)?|that\b)\s*",
     re.IGNORECASE,
 )
-_SIGN_OFFS = {"friendly": "Best,", "concise": "Regards,", "apologetic": "With apologies and kind regards,"}
 _STATUS_WORDS = re.compile(r"\b(?:status|update|progress|where|state)\b", re.IGNORECASE)
 _SHORTER = re.compile(
     r"\b(?:short|shorter|brief|briefer|concise|condense|shorten|too\s+long|kürzer|court|corto)\b",
@@ -75,25 +77,25 @@ def human_comments(context: IssueContext, trigger: str = "@ai") -> list[CommentI
     ]
 
 
-def open_questions(comments: list[CommentInfo]) -> list[str]:
+def open_questions(comments: list[CommentInfo], language: str = "en") -> list[str]:
     """Sentences ending in '?' in the comments, newest first, with their author."""
     found: list[str] = []
     for comment in reversed(comments):
         for sentence in sentences(comment.text):
             if sentence.endswith("?") and len(sentence.split()) >= 3:
-                item = f"{gist(sentence)} ({comment.author_name or 'someone'})"
+                item = f"{gist(sentence)} ({comment.author_name or text('someone', language)})"
                 if item not in found:
                     found.append(item)
     return found[:MAX_QUESTIONS]
 
 
-def decisions(comments: list[CommentInfo]) -> list[str]:
+def decisions(comments: list[CommentInfo], language: str = "en") -> list[str]:
     """Sentences in the comments that record a decision, newest first, with their author."""
     found: list[str] = []
     for comment in reversed(comments):
         for sentence in sentences(comment.text):
             if _DECISION.search(sentence) and not sentence.endswith("?"):
-                item = f"{gist(sentence)} ({comment.author_name or 'someone'})"
+                item = f"{gist(sentence)} ({comment.author_name or text('someone', language)})"
                 if item not in found:
                     found.append(item)
     return found[:MAX_DECISIONS]
@@ -131,18 +133,22 @@ def _category(context: IssueContext) -> str:
     return "unknown"
 
 
-def _field_lines(context: IssueContext, *, full: bool = True) -> list[str]:
-    status = context.status or "not recorded"
+def _field_lines(context: IssueContext, *, full: bool = True, language: str = "en") -> list[str]:
+    def field(name: str, value: str) -> str:
+        return f"- {text(f'field.{name}', language)}: {value}"
+
+    status = context.status or text("field.not_recorded", language)
     if context.status_category and context.status_category.lower() != status.lower():
         status += f" ({context.status_category})"
-    lines = [f"- Status: {status}", f"- Assignee: {context.assignee or 'Unassigned'}"]
+    assignee = context.assignee or text("field.unassigned", language)
+    lines = [field("status", status), field("assignee", assignee)]
     if context.priority:
-        lines.append(f"- Priority: {context.priority}")
-    lines.append(f"- Due date: {short_date(context.due_date) or 'not set'}")
+        lines.append(field("priority", context.priority))
+    lines.append(field("due_date", short_date(context.due_date) or text("field.not_set", language)))
     if full and context.reporter:
-        lines.append(f"- Reporter: {context.reporter}")
+        lines.append(field("reporter", context.reporter))
     if full and context.labels:
-        lines.append(f"- Labels: {', '.join(context.labels)}")
+        lines.append(field("labels", ", ".join(context.labels)))
     return lines
 
 
@@ -159,67 +165,74 @@ class OfflineWriter:
     def __init__(self, label: str = OFFLINE_LABEL) -> None:
         self.label = label
 
-    def _draft(self, intent: Intent, body: str, **fields: Any) -> Draft:
-        draft = Draft(intent=intent, markdown=f"{body.strip()}\n\n{self.label}", offline=True, **fields)
+    def label_for(self, language: str) -> str:
+        """The label in ``language`` (a custom label given to the writer is used as is)."""
+        return text("offline.label", language) if self.label == OFFLINE_LABEL else self.label
+
+    def _draft(self, intent: Intent, body: str, language: str = "en", **fields: Any) -> Draft:
+        label = self.label_for(language)
+        draft = Draft(intent=intent, markdown=f"{body.strip()}\n\n{label}", offline=True, **fields)
         draft.data.setdefault("offline_template", intent.value)
+        draft.data["language"] = language
         return draft
 
     # -------------------------------------------------------------- summary
     def summary(self, req: GenerationRequest) -> Draft:
         """State, background, recent activity, decisions and open questions from the issue."""
-        ctx = req.context
+        ctx, lang = req.context, req.language
         people = human_comments(ctx, req.trigger)
-        parts = [f"**Summary of {_title(ctx)}**", "", "**Current state**", *_field_lines(ctx)]
+        parts = [text("summary.title", lang, title=_title(ctx)), "", text("summary.current_state", lang),
+                 *_field_lines(ctx, language=lang)]
         background = " ".join(sentences(ctx.description)[:2])
-        parts += ["", "**Background**", background or "No description has been written yet."]
-        parts += ["", "**Recent activity**"]
+        parts += ["", text("summary.background", lang), background or text("summary.no_description", lang)]
+        parts += ["", text("summary.recent", lang)]
         recent = people[-3:]
         parts += [
-            f"- {c.author_name or 'Someone'}{f' ({short_date(c.created)})' if c.created else ''}: "
-            f"{gist(c.text, trigger=req.trigger)}"
+            f"- {c.author_name or text('someone_start', lang)}"
+            f"{f' ({short_date(c.created)})' if c.created else ''}: {gist(c.text, trigger=req.trigger)}"
             for c in reversed(recent)
-        ] or ["- No comments yet."]
-        found = decisions(people)
-        parts += ["", "**Decisions**", *(f"- {d}" for d in found)]
+        ] or [text("summary.no_comments", lang)]
+        found = decisions(people, lang)
+        parts += ["", text("summary.decisions", lang), *(f"- {d}" for d in found)]
         if not found:
-            parts.append("- None recorded in the comments.")
-        questions = open_questions(people)
-        parts += ["", "**Open questions**", *(f"- {q}" for q in questions)]
+            parts.append(text("summary.no_decisions", lang))
+        questions = open_questions(people, lang)
+        parts += ["", text("summary.questions", lang), *(f"- {q}" for q in questions)]
         if not questions:
-            parts.append("- None found in the comments.")
-        return self._draft(Intent.SUMMARY_REQUEST, "\n".join(parts))
+            parts.append(text("summary.no_questions", lang))
+        return self._draft(Intent.SUMMARY_REQUEST, "\n".join(parts), lang)
 
     # -------------------------------------------------------------- comment
     def comment(self, req: GenerationRequest) -> Draft:
         """A status update from the issue's fields and latest comment (or a shortened previous reply)."""
-        target = req.refine_target
+        target, lang = req.refine_target, req.language
         if target and _SHORTER.search(req.request):
             shortened = self._shorten(target)
-            return self._draft(req.intent, shortened, data={"refined": True})
+            return self._draft(req.intent, shortened, lang, data={"refined": True})
         ctx = req.context
         parts: list[str] = []
         if target:
-            parts += ["I can't rewrite the previous reply without an AI model; here is a fresh status update "
-                      "from the issue's data.", ""]
+            parts += [text("comment.cant_rewrite", lang), ""]
         elif not _STATUS_WORDS.search(req.request or ""):
-            parts += ["I can't write a tailored reply without an AI model, so here is the current state "
-                      "recorded on the issue.", ""]
-        parts += [f"**Status update on {_title(ctx)}**", "", *_field_lines(ctx, full=False)]
+            parts += [text("comment.cant_tailor", lang), ""]
+        parts += [text("comment.title", lang, title=_title(ctx)), ""]
+        parts += _field_lines(ctx, full=False, language=lang)
         people = human_comments(ctx, req.trigger)
         if people:
             last = people[-1]
             when = f", {short_date(last.created)}" if last.created else ""
-            parts.append(f"- Latest update ({last.author_name or 'someone'}{when}): "
-                         f"{gist(last.text, trigger=req.trigger)}")
-        parts += ["", _next_step(ctx)]
-        questions = open_questions(people)
+            who = last.author_name or text("someone", lang)
+            latest = gist(last.text, trigger=req.trigger)
+            parts.append(text("comment.latest", lang, who=who, when=when, text=latest))
+        parts += ["", _next_step(ctx, language=lang)]
+        questions = open_questions(people, lang)
         if questions:
-            parts += ["", "Open questions:", *(f"- {q}" for q in questions[:3])]
-        return self._draft(Intent.COMMENT_REQUEST, "\n".join(parts))
+            parts += ["", text("comment.questions", lang), *(f"- {q}" for q in questions[:3])]
+        return self._draft(Intent.COMMENT_REQUEST, "\n".join(parts), lang)
 
     @staticmethod
     def _shorten(text: str) -> str:
-        blocks = [b.strip() for b in text.split("\n\n") if b.strip() and not b.strip().startswith("_Offline")]
+        blocks = [b.strip() for b in text.split("\n\n") if b.strip() and not is_offline_label(b)]
         kept: list[str] = []
         for block in blocks:
             if block.startswith(("- ", "* ")):
@@ -233,37 +246,32 @@ class OfflineWriter:
     # -------------------------------------------------------------- email
     def email(self, req: GenerationRequest, *, recipient: str | None) -> Draft:
         """An email with subject, greeting by recipient and tone, status, next steps and sign-off."""
-        ctx = req.context
+        ctx, lang = req.context, req.language
         tone = req.effective_tone or EMAIL_DEFAULT_TONE
         purpose = request_purpose(req.request)
         base_subject = f"{ctx.summary} ({ctx.key})" if ctx.summary else ctx.key
         subject = clean_subject(
-            f"Update on {purpose}: {base_subject}" if purpose else f"Update: {base_subject}"
+            text("email.subject_purpose", lang, purpose=purpose, subject=base_subject) if purpose
+            else text("email.subject", lang, subject=base_subject)
         )
-        paragraphs = [_greeting(recipient, tone, ctx)]
+        paragraphs = [_greeting(recipient, tone, ctx, lang)]
         about = f"\u201c{ctx.summary}\u201d ({ctx.key})" if ctx.summary else ctx.key
-        if tone == "apologetic":
-            paragraphs.append(f"I'm sorry for the inconvenience around {about}, and thank you for your "
-                              "patience. Here is where things stand.")
-        elif tone == "friendly":
-            paragraphs.append(f"Here's a quick update on {about}.")
-        elif tone == "concise":
-            paragraphs.append(f"Update on {about}:")
-        else:
-            paragraphs.append(f"I am writing with an update on {about}.")
-        paragraphs.append(_status_sentence(ctx))
+        opening = tone if tone in ("apologetic", "friendly", "concise") else "formal"
+        paragraphs.append(text(f"email.open.{opening}", lang, about=about))
+        paragraphs.append(_status_sentence(ctx, lang))
         people = human_comments(ctx, req.trigger)
         if people and tone != "concise":
-            paragraphs.append(f"Latest update: {gist(people[-1].text, trigger=req.trigger)}")
-        paragraphs.append(_next_step(ctx, email=True))
-        closing = _SIGN_OFFS.get(tone, "Kind regards,")
+            paragraphs.append(text("email.latest", lang, text=gist(people[-1].text, trigger=req.trigger)))
+        paragraphs.append(_next_step(ctx, email=True, language=lang))
+        closing = text(f"signoff.{opening}", lang)
         if ctx.requester_name:
             closing += f"\n{ctx.requester_name}"
         paragraphs.append(closing)
         body = "\n\n".join(paragraphs)
-        draft = email_draft(subject, body, tone=tone, recipient=recipient, label=self.label)
+        draft = email_draft(subject, body, tone=tone, recipient=recipient, label=self.label_for(lang))
         draft.offline = True
         draft.data["offline_template"] = Intent.EMAIL_REQUEST.value
+        draft.data["language"] = lang
         return draft
 
     # -------------------------------------------------------------- completion note
@@ -276,57 +284,48 @@ class OfflineWriter:
         to_status: str | None = None,
     ) -> Draft:
         """What was done, from the request's own words and the latest comments."""
-        lines = ["**Completion note**", ""]
+        lang = req.language
+        lines = [text("note.title", lang), ""]
         if from_status and to_status:
-            lines.append(f"- Status: {from_status} → {to_status}"
-                         + (f" (via \u201c{transition_name}\u201d)" if transition_name else ""))
+            lines.append(text("note.status_change", lang, from_status=from_status, to_status=to_status)
+                         + (text("note.via", lang, name=transition_name) if transition_name else ""))
         elif to_status or transition_name:
-            lines.append(f"- Status: {to_status or transition_name}")
+            lines.append(text("note.status", lang, status=to_status or transition_name))
         words = own_words(req.request, trigger=req.trigger)
         if words:
-            lines.append(f"- What was done: {words}")
+            lines.append(text("note.what", lang, words=words))
         statements = [c for c in human_comments(req.context, req.trigger) if not gist(c.text).endswith("?")]
         people = statements[-2:]
         for comment in reversed(people):
-            author = comment.author_name or "a comment"
-            lines.append(f"- From {author}: {gist(comment.text, trigger=req.trigger)}")
+            author = comment.author_name or text("note.a_comment", lang)
+            lines.append(text("note.from", lang, author=author, text=gist(comment.text, trigger=req.trigger)))
         if not words and not people:
-            lines.append("- No details of the work were recorded in the request or the recent comments.")
-        return self._draft(Intent.TASK_COMPLETION, "\n".join(lines))
+            lines.append(text("note.no_details", lang))
+        return self._draft(Intent.TASK_COMPLETION, "\n".join(lines), lang)
 
 
-def _greeting(recipient: str | None, tone: str, ctx: IssueContext) -> str:
+_RECIPIENTS = frozenset({"customer", "vendor", "stakeholders", "team"})
+
+
+def _greeting(recipient: str | None, tone: str, ctx: IssueContext, language: str = "en") -> str:
     formal = tone in ("formal", "apologetic")
     if recipient == "reporter" and ctx.reporter:
-        return f"Dear {ctx.reporter}," if formal else f"Hi {ctx.reporter},"
-    table = {
-        "customer": ("Dear customer,", "Hi there,"),
-        "vendor": ("Hello,", "Hi,"),
-        "stakeholders": ("Dear stakeholders,", "Hi all,"),
-        "team": ("Hello team,", "Hi team,"),
-    }
-    formal_greeting, casual_greeting = table.get(recipient or "", ("Hello,", "Hi,"))
-    return formal_greeting if formal else casual_greeting
+        return text("email.dear_name" if formal else "email.hi_name", language, name=ctx.reporter)
+    who = recipient if recipient in _RECIPIENTS else "other"
+    return text(f"greet.{who}.{'formal' if formal else 'casual'}", language)
 
 
-def _status_sentence(ctx: IssueContext) -> str:
-    parts = [f"Current status: {ctx.status or 'not recorded'}."]
+def _status_sentence(ctx: IssueContext, language: str = "en") -> str:
+    parts = [text("email.status", language, status=ctx.status or text("field.not_recorded", language))]
     if ctx.assignee and _category(ctx) != "done":
-        parts.append(f"{ctx.assignee} is assigned to it.")
+        parts.append(text("email.assigned", language, name=ctx.assignee))
     if ctx.due_date:
-        parts.append(f"The due date is {short_date(ctx.due_date)}.")
+        parts.append(text("email.due", language, date=short_date(ctx.due_date)))
     return " ".join(parts)
 
 
-def _next_step(ctx: IssueContext, *, email: bool = False) -> str:
+def _next_step(ctx: IssueContext, *, email: bool = False, language: str = "en") -> str:
     category = _category(ctx)
-    if category == "done":
-        return ("The issue is resolved. Please let us know if anything still does not work as expected."
-                if email else "Next step: none recorded; the issue is resolved.")
-    if category == "in_progress":
-        return ("Work is in progress, and we will follow up with further updates."
-                if email else "Next step: work is in progress; no further steps are recorded on the issue.")
-    if category == "todo":
-        return ("The work has not started yet; we will follow up once it does."
-                if email else "Next step: the work has not started yet.")
-    return "We will follow up with further updates." if email else "Next step: not recorded on the issue."
+    if category not in ("done", "in_progress", "todo"):
+        category = "unknown"
+    return text(f"email.next.{category}" if email else f"next.{category}", language)
