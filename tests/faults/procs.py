@@ -216,3 +216,72 @@ class Tmpfs:
         if self.mounted:
             subprocess.run(["umount", "-l", str(self.path)], capture_output=True)
             self.mounted = False
+
+
+class Ext4Image:
+    """An ext4 filesystem in a loop image, mounted with ``errors=remount-ro``. :meth:`make_read_only`
+    triggers the kernel's forced read-only remount (as after a disk error): every write then fails with
+    ``EROFS``, for root too and through files already open. A plain ``mount -o remount,ro`` cannot do
+    that while the app holds its SQLite files open for writing (the kernel answers EBUSY), and on recent
+    kernels nothing but unmounting clears the state, so :meth:`repair` unmounts, checks and mounts the
+    image again once the processes using it are stopped. Needs the right to mount (CAP_SYS_ADMIN)."""
+
+    def __init__(self, image: Path, path: Path, size_mb: int = 32) -> None:
+        self.image = image
+        self.path = path
+        self.size_mb = size_mb
+        self.mounted = False
+        self.reason = ""
+
+    def mount(self) -> Ext4Image:
+        """Make the image (once) and mount it; ``mounted`` and ``reason`` say how that went."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        missing = [tool for tool in ("mount", "umount", "findmnt", "mkfs.ext4", "e2fsck") if shutil.which(tool) is None]
+        if missing:
+            self.reason = f"missing {', '.join(missing)}"
+            return self
+        if not self.image.exists():
+            with open(self.image, "wb") as out:
+                out.truncate(self.size_mb * 1024 * 1024)
+            made = subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", "-O", "^has_journal", str(self.image)],
+                                  capture_output=True, text=True)
+            if made.returncode != 0:
+                self.reason = made.stderr.strip()
+                return self
+        result = subprocess.run(["mount", "-o", "loop,errors=remount-ro", str(self.image), str(self.path)],
+                                capture_output=True, text=True)
+        self.mounted = result.returncode == 0
+        self.reason = result.stderr.strip()
+        if self.mounted and self._error_trigger() is None:
+            self.unmount()
+            self.reason = "the kernel has no ext4 trigger_fs_error in /sys/fs/ext4"
+        return self
+
+    def _error_trigger(self) -> Path | None:
+        found = subprocess.run(["findmnt", "-n", "-o", "SOURCE", str(self.path)], capture_output=True, text=True)
+        device = Path(found.stdout.strip()).name
+        trigger = Path("/sys/fs/ext4") / device / "trigger_fs_error"
+        return trigger if device and trigger.exists() else None
+
+    def make_read_only(self) -> None:
+        """Report a filesystem error to ext4, which remounts the filesystem read-only at once. What was
+        written so far is flushed first: ext4 drops unwritten pages once read-only, and this test is
+        about the app, not about a disk losing data it had accepted."""
+        trigger = self._error_trigger()
+        assert trigger is not None, "the ext4 image is not mounted"
+        subprocess.run(["sync", "-f", str(self.path)], capture_output=True)
+        trigger.write_text("fault test: the store directory becomes read-only\n")
+
+    def repair(self) -> None:
+        """Unmount, check and mount the image again, writable (stop every process using it first)."""
+        self.unmount()
+        subprocess.run(["e2fsck", "-f", "-y", str(self.image)], capture_output=True)
+        self.mount()
+        assert self.mounted, f"could not mount the repaired image: {self.reason}"
+
+    def unmount(self) -> None:
+        if self.mounted:
+            result = subprocess.run(["umount", str(self.path)], capture_output=True, text=True)
+            if result.returncode != 0:
+                subprocess.run(["umount", "-l", str(self.path)], capture_output=True)
+            self.mounted = False

@@ -7,8 +7,10 @@ test_a_worker_killed_mid_job_still_gives_exactly_one_reply``; Redis restarted is
 
 The store directory (``DATA_DIR``) is a 16 MiB tmpfs mounted by the test. These tests run as root, for
 whom ``chmod`` stops no write; filling the tmpfs does (``ENOSPC`` binds root too), and it is the
-common way a store stops taking writes in production. Without the right to mount, that test is skipped
-and says why.
+common way a store stops taking writes in production. A store directory that turns read-only (``EROFS``)
+mid-run is an ext4 image the kernel remounts read-only on a reported error, on a stack of its own (see
+``procs.Ext4Image`` for why not ``mount -o remount,ro``). Without the right to mount, those tests are
+skipped and say why.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from connect_app.devtools.stack import LocalStack
 from tests.faults.procs import (
     SIM_OPTIONS,
     STACK_ENV,
+    Ext4Image,
     Tmpfs,
     assert_each_answered_once,
     assert_journal_empties,
@@ -106,6 +109,60 @@ def test_a_full_store_disk_answers_503_is_not_ready_and_loses_nothing(stack, dis
 
     assert_each_answered_once(stack, [(issue, c) for c in during])
     wait_for(lambda: readiness(stack)[0] == 200, 10, "readiness once the disk has room")
+    for c in during:
+        statuses = delivery_statuses(stack, c["id"])
+        assert statuses[0] == 503 and statuses[-1] == 204 and 500 not in statuses, statuses
+    assert_journal_empties(stack)
+
+
+@pytest.fixture(scope="module")
+def ro_disk(tmp_path_factory):
+    root = tmp_path_factory.mktemp("read-only-store")
+    fs = Ext4Image(root / "store.img", root / "app").mount()
+    yield root, fs
+    fs.unmount()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def ro_stack(ro_disk):
+    root, fs = ro_disk
+    if not fs.mounted:
+        pytest.skip(f"cannot mount an ext4 image to make read-only (needs CAP_SYS_ADMIN and loop devices): "
+                    f"{fs.reason}")
+    s = start_stack(LocalStack(data_dir=root, env=STACK_ENV, sim_options=SIM_OPTIONS))
+    yield s
+    s.stop()
+
+
+def test_a_read_only_store_directory_answers_503_is_not_ready_and_loses_nothing(ro_stack, ro_disk):
+    """The store's filesystem turns read-only mid-run (EROFS, as after a disk error): the door refuses
+    with 503 ``storage_error``, ``/readyz`` says not ready. The operator restarts the processes on the
+    checked, writable filesystem within Jira's retries, which then deliver: each request answered once."""
+    stack, (_root, fs) = ro_stack, ro_disk
+    issue = new_issue(stack)
+    status, body = readiness(stack)
+    assert status == 200 and body["checks"]["storage"] == "ok"
+
+    fs.make_read_only()
+    try:
+        status, body = readiness(stack)
+        assert status == 503 and body["status"] == "not_ready" and body["checks"]["storage"] == "failing", body
+        during = [stack.sim.add_comment(issue, DANA, f"@ai summarize this (read-only {n})") for n in range(2)]
+        wait_for(lambda: all(503 in delivery_statuses(stack, c["id"]) for c in during), 10,
+                 "deliveries to be refused with 503")
+        refused = [a for d in stack.sim.deliveries("comment_created") for a in d["attempts"] if a["status"] == 503]
+        assert refused and all("storage_error" in a["response"] for a in refused), refused
+    finally:  # the operator's restart: processes down, filesystem checked and writable, processes up
+        stack.stop_web(sig=signal.SIGKILL)
+        for worker in list(stack.workers):
+            stack.kill_worker(worker)
+        fs.repair()
+        stack.start_web()
+        stack.start_worker()
+
+    assert_each_answered_once(stack, [(issue, c) for c in during])
+    wait_for(lambda: readiness(stack)[0] == 200, 10, "readiness once the store is writable")
     for c in during:
         statuses = delivery_statuses(stack, c["id"])
         assert statuses[0] == 503 and statuses[-1] == 204 and 500 not in statuses, statuses
