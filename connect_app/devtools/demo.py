@@ -3,14 +3,19 @@
 Starts the Jira simulator, the app (gunicorn) and a worker as real processes, installs the app the way
 Jira does (a signed Connect install, or with ``--forge`` a Forge Remote installation whose events carry
 Forge Invocation Tokens), writes ``@ai`` comments as real users, waits for the replies and prints each
-request with its reply and the transitions made.
+request with its reply and the transitions it made (from -> to).
+
+It uses the configured model when ``OPENAI_API_KEY`` is set (with ``OPENAI_API_BASE_URL``,
+``LLM_PROVIDER`` and the other LLM settings as given), the offline provider otherwise, and says which.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,6 +110,36 @@ def _reply_to(sim: Any, issue: str, comment_id: str, timeout: float) -> dict[str
     return sim.wait_for_comment(issue, is_reply, timeout=timeout)
 
 
+def llm_mode_from_env(environ: Mapping[str, str]) -> str:
+    """``"env"`` (use the configured model) when an OpenAI key is set, else ``"offline"``."""
+    return "env" if environ.get("OPENAI_API_KEY", "").strip() else "offline"
+
+
+def _llm_line(stack: LocalStack) -> str:
+    """Which model answers, as the app processes see their settings."""
+    from ..settings import Settings
+
+    settings = Settings.from_env(stack.env(), env_file=None)
+    if settings.llm_provider == "offline":
+        return ("LLM: offline provider (no OPENAI_API_KEY set): replies are labelled drafts written from the "
+                "issue's data by templates")
+    where = settings.openai_api_base_url or "the provider's default endpoint"
+    source = "fake OpenAI-compatible server" if stack.llm_mode == "fake" else "configured model"
+    model = settings.openai_primary_model
+    return f"LLM: {source}, provider {settings.llm_provider}, model {model} at {where}"
+
+
+def _reply_source(marker: dict[str, Any]) -> str:
+    """Who wrote a reply: the model (which), the offline writer, or a fixed text."""
+    if marker.get("model"):
+        return f"written by model {marker['model']}"
+    return "offline draft" if marker.get("offline") else "fixed text (no model needed)"
+
+
+def _status(sim: Any, key: str) -> str:
+    return str(sim.issue(key)["fields"]["status"]["name"])
+
+
 def _install_line(stack: LocalStack, tenant_id: str) -> str:
     """How the app was installed, for the demo's header."""
     if stack.door == "forge":
@@ -120,24 +155,30 @@ def _install_line(stack: LocalStack, tenant_id: str) -> str:
     )
 
 
-def run_demo(*, forge: bool = False, keep_data: bool = False, llm: str = "offline", out: Any = None) -> int:
-    """Run the demo; returns the process exit code (0 when every request got its reply)."""
+def run_demo(
+    *, forge: bool = False, keep_data: bool = False, llm: str | None = None, out: Any = None
+) -> int:
+    """Run the demo; returns the process exit code (0 when every request got its reply).
+
+    ``llm`` is "offline", "fake" or "env"; None chooses from the environment (:func:`llm_mode_from_env`).
+    """
     out = out or sys.stdout
     started = time.monotonic()
+    llm = llm or llm_mode_from_env(os.environ)
     stack = LocalStack(llm=llm, keep=keep_data, door="forge" if forge else "connect")
     try:
         stack.start()
         tenant_id = stack.install()
-        print(
-            f"Jira simulator at {stack.sim.base_url}; app at {stack.app_url} (gunicorn + 1 worker, "
-            f"LLM: {'offline provider' if llm == 'offline' else 'fake OpenAI-compatible server'})",
-            file=out,
-        )
+        print(f"Jira simulator at {stack.sim.base_url}; app at {stack.app_url} (gunicorn + 1 worker)",
+              file=out)
+        print(_llm_line(stack), file=out)
         print(_install_line(stack, tenant_id), file=out)
         keys = seed(stack.sim)
         failures = 0
+        sources: dict[str, int] = {}
         for number, req in enumerate(requests_for(keys), 1):
             t0 = time.monotonic()
+            before = _status(stack.sim, req.issue)
             comment = stack.sim.add_comment(req.issue, req.author, req.text)
             try:
                 reply = _reply_to(stack.sim, req.issue, comment["id"], timeout=30)
@@ -149,16 +190,23 @@ def run_demo(*, forge: bool = False, keep_data: bool = False, llm: str = "offlin
             took = time.monotonic() - t0
             who = "Dana" if req.author == DANA else "Sam"
             print(f"[{number}] {req.issue} · {who}: {req.text}", file=out)
+            source = _reply_source(marker)
+            sources[source] = sources.get(source, 0) + 1
             print(
                 f"    intent {marker.get('intent')} (expected {req.expect}) · replied in {took:.1f} s"
-                f"{' · offline draft' if marker.get('offline') else ''}",
+                f" · {source}",
                 file=out,
             )
+            after = _status(stack.sim, req.issue)
+            change = f"transition: {before} → {after}" if after != before else f"no transition ({after})"
+            print(f"    {change}", file=out)
             print(textwrap.indent(reply["text"].strip(), "    │ ", lambda _line: True), file=out)
             print(file=out)
         for key in keys.values():
             issue = stack.sim.issue(key)
             print(f"{key}: status {issue['fields']['status']['name']}", file=out)
+        summary = ", ".join(f"{count} {source}" for source, count in sorted(sources.items()))
+        print(f"Replies: {summary or 'none'}", file=out)
         print(
             f"\nDone in {time.monotonic() - started:.1f} s; {failures} request(s) without a reply.", file=out
         )

@@ -65,7 +65,8 @@ class LocalStack:
         door: str = "connect",
         sim_options: Mapping[str, Any] | None = None,
     ) -> None:
-        """``llm`` is "offline" (no key) or "fake" (the OpenAI-compatible fake server); ``door`` is
+        """``llm`` is "offline" (no key), "fake" (the OpenAI-compatible fake server) or "env" (the
+        OPENAI_* and LLM_* variables of this process, as an operator configured them); ``door`` is
         "connect" or "forge"; ``sim_options`` are passed to :class:`JiraSimulator`.
         """
         if door not in DOORS:
@@ -96,7 +97,11 @@ class LocalStack:
         from ..settings import Settings
 
         inherited = Settings.child_environment()
-        env = {k: v for k, v in inherited.items() if not k.startswith(("OPENAI_", "LLM_", "REDIS_"))}
+        llm_vars = ("OPENAI_", "LLM_")
+        env = {
+            k: v for k, v in inherited.items()
+            if not k.startswith((*llm_vars, "REDIS_")) or (self.llm_mode == "env" and k.startswith(llm_vars))
+        }
         env.update(
             {
                 "APP_BASE_URL": self.app_url,
@@ -122,7 +127,7 @@ class LocalStack:
                     "LLM_MAX_RETRIES": "1",
                 }
             )
-        else:
+        elif self.llm_mode != "env":
             env["LLM_PROVIDER"] = "offline"
         if self.door == "forge":
             env.update(
