@@ -13,6 +13,8 @@ The semantic cache embeds requests through the LLM provider when ``EMBEDDING_BAC
    under-count), settle the reservation, write the ledger and metrics under the intent
    :data:`EMBEDDING_INTENT` and raise the day's cost alert once.
 
+Steps 1 and 3 are the :class:`~connect_app.llm.spend.SpendBook`'s, shared with the model manager.
+
 An unpriced embedding model is refused here too (start-up refuses it first: see
 :meth:`~connect_app.llm.prices.PriceTable.validate_models`).
 """
@@ -21,16 +23,17 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ..errors import BudgetExceededError, LLMError
+from ..errors import LLMError
 from ..models import Usage
 from ..settings import Settings
 from ..storage.ledger import CostLedger
-from ..storage.site_settings import SiteSettings, SiteSettingsRepo
-from .base import TRANSIENT_CODES, Embeddings, EmbeddingUsageProvider, LLMProvider, ProviderError
-from .budget import BudgetGuard, Reservation, format_usd, usd_to_micros
+from ..storage.site_settings import SiteSettingsRepo
+from .base import Embeddings, EmbeddingUsageProvider, LLMProvider
+from .budget import BudgetGuard
 from .prices import PriceTable
+from .spend import SpendBook
 
 if TYPE_CHECKING:
     from ..ops.breaker import CircuitBreaker
@@ -65,11 +68,24 @@ class EmbeddingMeter:
         """Share the model manager's price table, budget, ledger, breaker and metrics."""
         self.settings = settings
         self.prices = prices
-        self.budget = budget
-        self.ledger = ledger
         self.breaker = breaker
-        self.metrics = metrics
-        self._site_settings = site_settings
+        self.spend = SpendBook(settings, budget=budget, ledger=ledger, metrics=metrics,
+                               site_settings=site_settings, log=log, label="embedding")
+
+    @property
+    def budget(self) -> BudgetGuard | None:
+        """The daily budget the calls are reserved against (None: not enforced)."""
+        return self.spend.budget
+
+    @property
+    def ledger(self) -> CostLedger | None:
+        """The cost ledger the calls are written to."""
+        return self.spend.ledger
+
+    @property
+    def metrics(self) -> Metrics | None:
+        """The metrics the calls are counted in."""
+        return self.spend.metrics
 
     def embed(self, tenant_id: str, texts: list[str], *, provider: LLMProvider, model: str) -> Embeddings:
         """Embed ``texts`` for ``tenant_id`` within its budget; returns the vectors and the usage.
@@ -80,8 +96,8 @@ class EmbeddingMeter:
         if not texts:
             return Embeddings([], Usage(), model)
         worst = self.prices.estimate_micros(model, worst_case_embedding_tokens(texts), 0)
-        site = self._site(tenant_id)
-        reservation = self._reserve(tenant_id, site, worst)
+        site = self.spend.site(tenant_id)
+        reservation = self.spend.reserve(tenant_id, site, worst, EMBEDDING_INTENT)
         started = time.perf_counter()
         try:
             if self.breaker is not None:
@@ -91,98 +107,24 @@ class EmbeddingMeter:
             else:
                 result = Embeddings(provider.embed(list(texts), model=model), None, model)
         except LLMError as exc:
-            self._release(reservation)
-            self._on_failure(model, exc, (time.perf_counter() - started) * 1000)
+            self.spend.release(reservation)
+            latency_ms = (time.perf_counter() - started) * 1000
+            self.spend.record_failure(self.breaker, model, EMBEDDING_INTENT, exc, latency_ms)
             raise
         except BaseException:
-            self._release(reservation)
+            self.spend.release(reservation)
             raise
-        self._safe(self.breaker, "record_success")
+        self.spend.safe(self.breaker, "record_success")
         latency_ms = (time.perf_counter() - started) * 1000
-        self._account(tenant_id, site, model, result.usage, worst, reservation, latency_ms)
-        return result
-
-    # ------------------------------------------------------------------ budget
-    def _site(self, tenant_id: str) -> SiteSettings:
-        return self._site_settings.get(tenant_id) if self._site_settings is not None else SiteSettings()
-
-    def _reserve(self, tenant_id: str, site: SiteSettings, worst: int) -> Reservation | None:
-        if self.budget is None:
-            return None
-        limit = usd_to_micros(site.effective_daily_limit_usd(self.settings))
-        try:
-            return self.budget.reserve(tenant_id, worst, limit, intent=EMBEDDING_INTENT)
-        except BudgetExceededError:
-            log.info("budget refusal site=%s intent=%s worst_case_micros=%d limit_micros=%d",
-                     tenant_id, EMBEDDING_INTENT, worst, limit)
-            self._safe(self.metrics, "record_budget_refusal", tenant_id)
-            raise
-
-    def _release(self, reservation: Reservation | None) -> None:
-        if reservation is not None:
-            self._safe(self.budget, "release", reservation)
-
-    # ------------------------------------------------------------------ accounting
-    def _account(
-        self,
-        tenant_id: str,
-        site: SiteSettings,
-        model: str,
-        usage: Usage | None,
-        worst: int,
-        reservation: Reservation | None,
-        latency_ms: float,
-    ) -> int:
-        if usage is None:
+        if result.usage is None:
             log.warning("embedding response reported no usage model=%s; charged its worst case", model)
             cost, tokens = worst, 0
         else:
-            tokens = usage.prompt_tokens
+            tokens = result.usage.prompt_tokens
             cost = self.prices.cost_micros(model, Usage(prompt_tokens=tokens))
-        day = reservation.day if reservation is not None else None
-        if reservation is not None:
-            committed = self._safe(self.budget, "settle", reservation, cost)
-            if isinstance(committed, int) and not isinstance(committed, bool):
-                self._check_alert(tenant_id, site, committed, reservation.limit_micros, reservation.day)
-        self._safe(self.ledger, "record_call", tenant_id=tenant_id, intent=EMBEDDING_INTENT, model=model,
-                   cost_micros=cost, prompt_tokens=tokens, completion_tokens=0, cached_tokens=0, day=day)
-        self._safe(self.metrics, "record_api_call", model=model, intent=EMBEDDING_INTENT,
-                   prompt_tokens=tokens, completion_tokens=0, cost_micros=cost, latency_ms=latency_ms,
-                   success=True)
+        self.spend.settle_and_record(tenant_id, site, reservation, intent=EMBEDDING_INTENT, model=model,
+                                     cost_micros=cost, usage=Usage(prompt_tokens=tokens),
+                                     latency_ms=latency_ms)
         log.info("llm embedding site=%s model=%s tokens=%d cost_micros=%d latency_ms=%.0f",
                  tenant_id, model, tokens, cost, latency_ms)
-        return cost
-
-    def _check_alert(self, tenant_id: str, site: SiteSettings, committed: int, limit: int, day: str) -> None:
-        if limit <= 0 or self.ledger is None:
-            return
-        percent = site.effective_alert_percentage(self.settings)
-        if committed * 100 < limit * percent:
-            return
-        first = self._safe(self.ledger, "record_alert", tenant_id=tenant_id, percent=percent,
-                           spent_micros=committed, limit_micros=limit, day=day)
-        if first is True:
-            log.warning("cost alert site=%s: %s of the %s daily limit committed (alert at %.0f%%)",
-                        tenant_id, format_usd(committed), format_usd(limit), percent)
-            self._safe(self.metrics, "record_cost_alert", tenant_id)
-
-    def _on_failure(self, model: str, exc: LLMError, latency_ms: float) -> None:
-        # As for chat calls: only a transient failure counts against the breaker; any other
-        # answer shows the service is up.
-        transient = exc.transient if isinstance(exc, ProviderError) else exc.code in TRANSIENT_CODES
-        self._safe(self.breaker, "record_failure" if transient else "record_success")
-        self._safe(self.metrics, "record_api_call", model=model, intent=EMBEDDING_INTENT, prompt_tokens=0,
-                   completion_tokens=0, cost_micros=0, latency_ms=latency_ms, success=False,
-                   error_code=exc.code)
-
-    @staticmethod
-    def _safe(collaborator: Any, method: str, *args: Any, **kwargs: Any) -> Any:
-        """A bookkeeping step on an optional collaborator; logged, never raised (True for None)."""
-        if collaborator is None:
-            return None
-        try:
-            result = getattr(collaborator, method)(*args, **kwargs)
-        except Exception:
-            log.exception("embedding bookkeeping step %s.%s failed", type(collaborator).__name__, method)
-            return None
-        return True if result is None else result
+        return result

@@ -9,7 +9,9 @@ It picks the model for the site and intent, then for every call:
 4. prices the usage the response reports, settles the reservation, writes the ledger, raises the
    day's cost alert once, and stores the answer in the caches.
 
-Every collaborator is optional, so the manager also runs bare (tests, ``jira-ai classify``).
+The budget, ledger and metrics steps (2 and 4) are the :class:`~connect_app.llm.spend.SpendBook`'s,
+shared with the embedding meter. Every collaborator is optional, so the manager also runs bare
+(tests, ``jira-ai classify``).
 Observers get a :class:`CallRecord` after every call.
 """
 
@@ -19,16 +21,17 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ..errors import BudgetExceededError, CircuitOpenError, ConfigError, LLMError
+from ..errors import CircuitOpenError, ConfigError, LLMError
 from ..models import READ_ONLY_INTENTS, CacheHint, Completion, Usage
 from ..settings import Settings
 from ..storage.ledger import CostLedger
 from ..storage.site_settings import SiteSettings, SiteSettingsRepo
-from .base import TRANSIENT_CODES, LLMProvider, ProviderError
-from .budget import BudgetGuard, Reservation, format_usd, usd_to_micros, worst_case_prompt_tokens
+from .base import LLMProvider
+from .budget import BudgetGuard, Reservation, usd_to_micros, worst_case_prompt_tokens
 from .prices import PriceTable
+from .spend import SpendBook
 
 if TYPE_CHECKING:  # the cache and ops packages are optional collaborators
     from ..cache.exact import CachedAnswer, ExactCache
@@ -92,18 +95,31 @@ class ModelManager:
         self.settings = settings
         self.provider = provider
         self.prices = prices
-        self.budget = budget
-        self.ledger = ledger
         self.exact_cache = exact_cache
         self.semantic_cache = semantic_cache
         self.breaker = breaker
-        self.metrics = metrics
-        self._site_settings = site_settings
+        self.spend = SpendBook(settings, budget=budget, ledger=ledger, metrics=metrics,
+                               site_settings=site_settings, log=log, label="llm")
         self._observers: list[Observer] = []
         for observer in observers or []:
             self.add_observer(observer)
 
     # ------------------------------------------------------------------ public surface
+    @property
+    def budget(self) -> BudgetGuard | None:
+        """The daily budget calls are reserved against (None: not enforced)."""
+        return self.spend.budget
+
+    @property
+    def ledger(self) -> CostLedger | None:
+        """The cost ledger calls and cache events are written to."""
+        return self.spend.ledger
+
+    @property
+    def metrics(self) -> Metrics | None:
+        """The metrics calls and cache events are counted in."""
+        return self.spend.metrics
+
     @property
     def available(self) -> bool:
         """True when a model provider is configured."""
@@ -188,19 +204,18 @@ class ModelManager:
                 user=tenant_id,
             )
         except CircuitOpenError as exc:
-            self._release(reservation)
-            self._call(self.metrics, "record_error", exc.code)
+            self.spend.release(reservation)
+            self.spend.safe(self.metrics, "record_error", exc.code)
             log.info("llm call short-circuited site=%s intent=%s: breaker open", tenant_id, intent)
             raise
         except LLMError as exc:
-            self._release(reservation)
-            self._breaker_outcome(exc)
+            self.spend.release(reservation)
             self._on_failure(tenant_id, intent, chosen, exc, (time.perf_counter() - started) * 1000)
             raise
         except BaseException:
-            self._release(reservation)
+            self.spend.release(reservation)
             raise
-        self._call(self.breaker, "record_success")
+        self.spend.safe(self.breaker, "record_success")
         completion.cost_micros = self._account(tenant_id, intent, chosen, site, completion, reservation)
         self._store(tenant_id, intent, chosen, site, cache_key, cache_hint, completion)
         self._notify(
@@ -221,7 +236,7 @@ class ModelManager:
 
     # ------------------------------------------------------------------ model choice
     def _site(self, tenant_id: str) -> SiteSettings:
-        return self._site_settings.get(tenant_id) if self._site_settings is not None else SiteSettings()
+        return self.spend.site(tenant_id)
 
     def _site_model(self, site: SiteSettings) -> str:
         model = site.effective_model(self.settings)
@@ -273,8 +288,8 @@ class ModelManager:
                 answer = None
             if answer is not None and (answer.text or "").strip():
                 return self._serve(tenant_id, intent, model, layer, answer, started)
-            self._call(self.ledger, "record_cache_miss", tenant_id=tenant_id, intent=intent, layer=layer)
-            self._call(self.metrics, "record_cache_event", layer=layer, event="miss")
+            self.spend.safe(self.ledger, "record_cache_miss", tenant_id=tenant_id, intent=intent, layer=layer)
+            self.spend.safe(self.metrics, "record_cache_event", layer=layer, event="miss")
         return None
 
     def _serve(
@@ -282,9 +297,9 @@ class ModelManager:
     ) -> Completion:
         saved = max(int(answer.cost_micros or 0), 0)
         answered_by = answer.model or model
-        self._call(self.ledger, "record_cache_hit", tenant_id=tenant_id, intent=intent, model=answered_by,
-                   saved_micros=saved, layer=layer)
-        self._call(self.metrics, "record_cache_event", layer=layer, event="hit", saved_micros=saved)
+        self.spend.safe(self.ledger, "record_cache_hit", tenant_id=tenant_id, intent=intent,
+                        model=answered_by, saved_micros=saved, layer=layer)
+        self.spend.safe(self.metrics, "record_cache_event", layer=layer, event="hit", saved_micros=saved)
         completion = Completion(
             text=answer.text,
             model=answered_by,
@@ -313,12 +328,12 @@ class ModelManager:
             return
         if completion.finish_reason == "length":  # a truncated answer is not worth reusing
             return
-        if cache_key and self._call(self.exact_cache, "put", tenant_id, model, cache_key, completion):
-            self._call(self.metrics, "record_cache_event", layer="exact", event="store")
-        if self._semantic_allowed(intent, site, hint) and self._call(
+        if cache_key and self.spend.safe(self.exact_cache, "put", tenant_id, model, cache_key, completion):
+            self.spend.safe(self.metrics, "record_cache_event", layer="exact", event="store")
+        if self._semantic_allowed(intent, site, hint) and self.spend.safe(
             self.semantic_cache, "put", tenant_id, intent, model, hint, completion
         ):
-            self._call(self.metrics, "record_cache_event", layer="semantic", event="store")
+            self.spend.safe(self.metrics, "record_cache_event", layer="semantic", event="store")
 
     # ------------------------------------------------------------------ budget and accounting
     def _reserve(
@@ -335,18 +350,7 @@ class ModelManager:
             return None
         prompt_bound = worst_case_prompt_tokens(messages, json_schema)
         worst = self.prices.estimate_micros(model, prompt_bound, token_limit)
-        limit = usd_to_micros(site.effective_daily_limit_usd(self.settings))
-        try:
-            return self.budget.reserve(tenant_id, worst, limit, intent=intent)
-        except BudgetExceededError:
-            log.info("budget refusal site=%s intent=%s worst_case_micros=%d limit_micros=%d",
-                     tenant_id, intent, worst, limit)
-            self._call(self.metrics, "record_budget_refusal", tenant_id)
-            raise
-
-    def _release(self, reservation: Reservation | None) -> None:
-        if reservation is not None:
-            self._call(self.budget, "release", reservation)
+        return self.spend.reserve(tenant_id, site, worst, intent)
 
     def _account(
         self,
@@ -365,66 +369,16 @@ class ModelManager:
                 cost = self.prices.cost_micros(model, usage)
             except ConfigError:
                 log.error("model %r answered but is not priced; its cost is not counted", model)
-        if reservation is not None:
-            committed = self._call(self.budget, "settle", reservation, cost)
-            if isinstance(committed, int) and not isinstance(committed, bool):
-                self._check_alert(tenant_id, site, committed, reservation.limit_micros, reservation.day)
-        day = reservation.day if reservation is not None else None
-        self._call(self.ledger, "record_call", tenant_id=tenant_id, intent=intent, model=model,
-                   cost_micros=cost, prompt_tokens=usage.prompt_tokens,
-                   completion_tokens=usage.completion_tokens, cached_tokens=usage.cached_prompt_tokens,
-                   day=day)
-        self._call(self.metrics, "record_api_call", model=model, intent=intent,
-                   prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
-                   cost_micros=cost, latency_ms=completion.latency_ms, success=True)
+        self.spend.settle_and_record(tenant_id, site, reservation, intent=intent, model=model,
+                                     cost_micros=cost, usage=usage, latency_ms=completion.latency_ms)
         return cost
 
-    def _check_alert(self, tenant_id: str, site: SiteSettings, committed: int, limit: int, day: str) -> None:
-        if limit <= 0 or self.ledger is None:
-            return
-        percent = site.effective_alert_percentage(self.settings)
-        if committed * 100 < limit * percent:
-            return
-        first = self._call(self.ledger, "record_alert", tenant_id=tenant_id, percent=percent,
-                           spent_micros=committed, limit_micros=limit, day=day)
-        if first is True:
-            log.warning(
-                "cost alert site=%s: %s of the %s daily limit committed (alert at %.0f%%)",
-                tenant_id, format_usd(committed), format_usd(limit), percent,
-            )
-            self._call(self.metrics, "record_cost_alert", tenant_id)
-
     # ------------------------------------------------------------------ failures
-    def _breaker_outcome(self, exc: LLMError) -> None:
-        if self.breaker is None:
-            return
-        transient = exc.transient if isinstance(exc, ProviderError) else exc.code in TRANSIENT_CODES
-        # A non-transient error is still an answer from the service: it is up, so it counts as a success.
-        self._call(self.breaker, "record_failure" if transient else "record_success")
-
     def _on_failure(self, tenant_id: str, intent: str, model: str, exc: LLMError, latency_ms: float) -> None:
-        self._call(self.metrics, "record_api_call", model=model, intent=intent, prompt_tokens=0,
-                   completion_tokens=0, cost_micros=0, latency_ms=latency_ms, success=False,
-                   error_code=exc.code)
+        self.spend.record_failure(self.breaker, model, intent, exc, latency_ms)
         provider = self.provider.name if self.provider else ""
         self._notify(CallRecord(tenant_id, intent, model, provider, ok=False, error_code=exc.code,
                                 latency_ms=latency_ms))
-
-    @staticmethod
-    def _call(collaborator: Any, method: str, *args: Any, **kwargs: Any) -> Any:
-        """Run a bookkeeping step on an optional collaborator; a failure is logged, never raised.
-
-        The reply matters more than its bookkeeping. Returns the step's result (True when it returned
-        None), or None when the collaborator is absent or the step failed.
-        """
-        if collaborator is None:
-            return None
-        try:
-            result = getattr(collaborator, method)(*args, **kwargs)
-        except Exception:
-            log.exception("llm bookkeeping step %s.%s failed", type(collaborator).__name__, method)
-            return None
-        return True if result is None else result
 
     def _notify(self, record: CallRecord) -> None:
         log.info(
