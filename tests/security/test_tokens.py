@@ -45,8 +45,15 @@ from tests.security.kit import (
     unsigned_token,
 )
 
-NOW = int(time.time())
-GOOD_CLAIMS = {"iss": ACME.client_key, "iat": NOW, "exp": NOW + 600, "qsh": query_string_hash("POST", WEBHOOK, APP_URL)}
+
+def now() -> int:
+    """The time when a token is made (not when the module was collected: a long run outlives 600 s)."""
+    return int(time.time())
+
+
+def good_claims() -> dict:
+    return {"iss": ACME.client_key, "iat": now(), "exp": now() + 600,
+            "qsh": query_string_hash("POST", WEBHOOK, APP_URL)}
 
 
 def refused(res, caplog, reason: str, *secrets: str) -> None:
@@ -60,17 +67,17 @@ def refused(res, caplog, reason: str, *secrets: str) -> None:
 
 # ---------------------------------------------------------------------- Connect webhooks
 WEBHOOK_ATTACKS = {
-    "alg-none": (lambda keys: unsigned_token({"alg": "none", "typ": "JWT"}, GOOD_CLAIMS),
+    "alg-none": (lambda keys: unsigned_token({"alg": "none", "typ": "JWT"}, good_claims()),
                  "JWT algorithm 'none' is not allowed here; expected HS256"),
     "rs256-where-hs256-is-expected": (
-        lambda keys: pyjwt.encode(GOOD_CLAIMS, keys.private_pem, algorithm="RS256", headers={"kid": keys.kid}),
+        lambda keys: pyjwt.encode(good_claims(), keys.private_pem, algorithm="RS256", headers={"kid": keys.kid}),
         "JWT algorithm 'RS256' is not allowed here; expected HS256"),
     "hs256-keyed-with-the-install-public-key": (
-        lambda keys: hmac_token({"alg": "HS256", "typ": "JWT"}, GOOD_CLAIMS, keys.public_pem.encode()),
+        lambda keys: hmac_token({"alg": "HS256", "typ": "JWT"}, good_claims(), keys.public_pem.encode()),
         "JWT signature does not verify with the shared secret of issuer 'ck-acme-0001'"),
     "expired": (lambda keys: hs_token(WEBHOOK, exp_in=-600), "JWT expired"),
-    "issued-in-the-future": (lambda keys: hs_token(WEBHOOK, iat=NOW + 3600), "JWT was issued in the future"),
-    "not-yet-valid": (lambda keys: hs_token(WEBHOOK, nbf=NOW + 3600), "JWT is not valid yet"),
+    "issued-in-the-future": (lambda keys: hs_token(WEBHOOK, iat=now() + 3600), "JWT was issued in the future"),
+    "not-yet-valid": (lambda keys: hs_token(WEBHOOK, nbf=now() + 3600), "JWT is not valid yet"),
     "qsh-of-another-route": (
         lambda keys: hs_token(WEBHOOK, qsh=query_string_hash("POST", "/connect/webhooks/issue-updated", APP_URL)),
         "JWT qsh does not match the request POST '/connect/webhooks/comment-created'"),
@@ -172,17 +179,17 @@ def test_enabled_for_another_site_in_the_body_is_refused(client, sites, caplog):
     pytest.param(lambda k: install_token(k, client_key=NEWCO.client_key, qsh="context-qsh"),
                  "JWT qsh is 'context-qsh'", id="context-qsh-on-install"),
     pytest.param(lambda k: hmac_token({"alg": "HS256", "kid": k.kid}, {
-        "iss": NEWCO.client_key, "aud": APP_URL, "iat": NOW, "exp": NOW + 600,
+        "iss": NEWCO.client_key, "aud": APP_URL, "iat": now(), "exp": now() + 600,
         "qsh": query_string_hash("POST", INSTALLED, APP_URL)}, k.public_pem.encode()),
                  "JWT algorithm 'HS256' is not allowed here; expected RS256", id="hs256-keyed-with-the-public-key"),
     pytest.param(lambda k: unsigned_token({"alg": "none", "kid": k.kid}, {
-        "iss": NEWCO.client_key, "aud": APP_URL, "iat": NOW, "exp": NOW + 600,
+        "iss": NEWCO.client_key, "aud": APP_URL, "iat": now(), "exp": now() + 600,
         "qsh": query_string_hash("POST", INSTALLED, APP_URL)}),
                  "JWT algorithm 'none' is not allowed here; expected RS256", id="alg-none"),
     pytest.param(lambda k: hs_token(INSTALLED, NEWCO), "JWT algorithm 'HS256' is not allowed here; expected RS256",
                  id="shared-secret-hs256"),
     pytest.param(lambda k: install_token(k, client_key=NEWCO.client_key, ttl=-600), "JWT expired", id="expired"),
-    pytest.param(lambda k: pyjwt.encode({"iss": NEWCO.client_key, "aud": APP_URL, "iat": NOW + 3600, "exp": NOW + 7200,
+    pytest.param(lambda k: pyjwt.encode({"iss": NEWCO.client_key, "aud": APP_URL, "iat": now() + 3600, "exp": now() + 7200,
                                          "qsh": query_string_hash("POST", INSTALLED, APP_URL)}, k.private_pem,
                                         algorithm="RS256", headers={"kid": k.kid}),
                  "JWT was issued in the future", id="not-yet-valid"),

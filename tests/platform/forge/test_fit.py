@@ -117,15 +117,17 @@ def test_issue_key_in_context_must_look_like_one(key):
         ({"aud": None}, "aud"),
         ({"iss": "forge/other"}, "iss"),
         ({"iss": None}, "iss"),
-        ({"exp": int(time.time()) - 120}, "expired"),
-        ({"nbf": int(time.time()) + 300}, "not valid yet"),
-        ({"iat": int(time.time()) + 300}, "not valid yet"),
+        ({"exp": -120}, "expired"),  # times: seconds from when the test runs (see below)
+        ({"nbf": 300}, "not valid yet"),
+        ({"iat": 300}, "not valid yet"),
         ({"exp": "soon"}, "not a number"),
         ({"app": None}, "app claim"),
         ({"app": {"apiBaseUrl": API_BASE, "module": {"key": MODULE}}}, "installationId"),
     ],
 )
 def test_claims_are_checked(key, over, reason):
+    now = int(time.time())  # relative times resolved now: the parameters were built at collection
+    over = {k: now + v if k in ("exp", "nbf", "iat") and isinstance(v, int) else v for k, v in over.items()}
     claims = fit_claims(MODULE, **over)
     claims = {k: v for k, v in claims.items() if v is not None}
     with pytest.raises(AuthError, match=reason):
