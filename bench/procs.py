@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import IO, Any
@@ -86,6 +87,65 @@ def cpu_seconds(pid: int) -> float:
             continue
         total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
     return total / ticks
+
+
+class RssSampler:
+    """A thread sampling the VmRSS of process trees every ``interval`` s: the peak of each tree's total.
+
+    ``trees`` maps a name to a root pid. The pids of each tree (the root and its descendants, e.g.
+    gunicorn's workers) are found once at start and again every ``rescan`` s; between rescans a
+    sample reads only ``/proc/<pid>/status`` of the known pids, so sampling stays cheap on a busy box.
+    """
+
+    def __init__(self, trees: dict[str, int], *, interval: float = 0.05, rescan: float = 1.0) -> None:
+        self.trees, self.interval, self.rescan = dict(trees), interval, rescan
+        self.samples = 0
+        self._peak: dict[str, tuple[int, list[int]]] = {name: (0, []) for name in trees}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def start(self) -> RssSampler:
+        """Start sampling (one sample is taken before this returns)."""
+        self._pids = {name: tree_pids(pid) for name, pid in self.trees.items()}
+        self._sample()
+        self._thread.start()
+        return self
+
+    def stop(self) -> dict[str, dict[str, Any]]:
+        """Stop (after one last sample) and return each tree's peak, shaped like :func:`tree_rss`."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._sample()
+        return {name: self.peak(name) for name in self.trees}
+
+    def peak(self, name: str) -> dict[str, Any]:
+        """The sample with the largest total for ``name``: that moment's root and descendants, MiB."""
+        total, parts = self._peak[name]
+        return {"process_mib": round((parts[0] if parts else 0) / 1024, 1),
+                "children_mib": [round(kib / 1024, 1) for kib in parts[1:]],
+                "total_mib": round(total / 1024, 1), "samples": self.samples}
+
+    def __enter__(self) -> RssSampler:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        if not self._stop.is_set():
+            self.stop()
+
+    def _run(self) -> None:
+        rescanned = time.monotonic()
+        while not self._stop.wait(self.interval):
+            if time.monotonic() - rescanned >= self.rescan:
+                self._pids = {name: tree_pids(pid) for name, pid in self.trees.items()}
+                rescanned = time.monotonic()
+            self._sample()
+
+    def _sample(self) -> None:
+        for name, pids in self._pids.items():
+            parts = [rss_kib(pid) for pid in pids]
+            if sum(parts) > self._peak[name][0]:
+                self._peak[name] = (sum(parts), parts)
+        self.samples += 1
 
 
 # --------------------------------------------------------------------------------- process groups

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +20,29 @@ from bench import cache_bench, capacity, savings, scale_bench, validate_bench
 def run(quick: bool, *, scale_only: bool = False) -> dict[str, Any]:
     """Run every section; ``quick`` shrinks sizes for a smoke run, ``scale_only`` runs the scale sections."""
     started = time.perf_counter()
-    results: dict[str, Any] = {}
+    results: dict[str, Any] = {"started_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                               "load_average_at_start": _load_average()}
     if not scale_only:
         results["cache"] = cache_bench.run_all(quick=quick)
         results["end_to_end_savings"] = savings.bench_end_to_end_savings(100 if quick else 300)
         results["validate"] = validate_bench.bench_validate()
     results["scale"] = scale_bench.run_all(quick=quick)
     results["runtime_s"] = round(time.perf_counter() - started, 1)
+    results["load_average_at_end"] = _load_average()
     return results
+
+
+def _load_average() -> list[float] | None:
+    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
 
 
 def markdown(results: dict[str, Any]) -> str:
     """The report."""
     out = ["# Benchmark report", ""]
+    if "started_at" in results:
+        out += [f"Run started {results['started_at']}; load average (1, 5, 15 min) "
+                f"{results['load_average_at_start']} at the start, "
+                f"{results.get('load_average_at_end')} at the end.", ""]
     if "cache" in results:
         out += _cache_sections(results)
     if "scale" in results:
@@ -67,6 +79,11 @@ def _cache_sections(results: dict[str, Any]) -> list[str]:
 
 def _ms(value: float) -> str:
     return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+
+
+def _ratio(value: float, baseline: float) -> str:
+    """``value / baseline`` as ``1.23x``, or a dash without a baseline."""
+    return f"{value / baseline:.2f}x" if baseline else "–"
 
 
 def _redis_cell(row: dict[str, Any] | None) -> str:
@@ -183,15 +200,19 @@ def _storage_table(scale: dict[str, Any]) -> list[str]:
         "",
         "## Storage: cost per operation (one thread)",
         "",
-        "| operation | diskcache p50 µs | diskcache p99 µs | Redis p50 µs | Redis p99 µs |",
-        "|---|---|---|---|---|",
+        "Ratio = Redis ÷ diskcache (the embedded default is the baseline; above 1 Redis is slower).",
+        "",
+        "| operation | diskcache p50 µs | diskcache p99 µs | Redis p50 µs | Redis p99 µs | "
+        "Redis ÷ diskcache p50 | Redis ÷ diskcache p99 |",
+        "|---|---|---|---|---|---|---|",
     ]
     labels = {"reserve_settle": "budget `reserve` + `settle` (atomic add-if-within, then adjust)",
               "dedupe_claim": "dedupe `claim` (add if absent)"}
     for op, label in labels.items():
         disk, redis = storage["diskcache"][op], storage["Redis"][op]
         out.append(f"| {label} | {disk['p50_us']:.0f} | {disk['p99_us']:.0f} | {redis['p50_us']:.0f} | "
-                   f"{redis['p99_us']:.0f} |")
+                   f"{redis['p99_us']:.0f} | {_ratio(redis['p50_us'], disk['p50_us'])} | "
+                   f"{_ratio(redis['p99_us'], disk['p99_us'])} |")
     raw = storage.get("redis_benchmark_ops_per_s") or {}
     if raw:
         rates = ", ".join(f"{name.upper()} {rate:,.0f}/s" for name, rate in raw.items())
@@ -201,27 +222,42 @@ def _storage_table(scale: dict[str, Any]) -> list[str]:
 
 
 def _memory_table(scale: dict[str, Any]) -> list[str]:
+    memory = scale["webhooks"]["memory"]
     out = [
         "",
         "## Memory: resident set size (VmRSS), MiB",
         "",
-        "Web = gunicorn master + its workers; at rest = started and one request answered; after = right "
-        "after the burst above (job workers: after working on the burst's backlog for "
-        f"{scale['sizes']['drain_seconds']:g} s).",
+        "Web = gunicorn master + its workers; at rest = started and one request answered; peak = the "
+        "largest total a sampling thread saw (VmRSS of the process tree from `/proc/<pid>/status` every "
+        "50 ms) during the burst above, for job workers while they worked the burst's backlog for "
+        f"{scale['sizes']['drain_seconds']:g} s after it (they were frozen during it); after = right "
+        "after that. Ratio = web total ÷ the bare Flask 204 app's total (at rest ÷ at rest, peak ÷ "
+        "peak); job workers have no bare counterpart.",
         "",
-        "| process | at rest: total (master; workers) | after the burst: total (master; workers) | "
-        "jobs done meanwhile |",
-        "|---|---|---|---|",
+        "| process | at rest: total (master; workers) | peak during the burst: total (master; workers) | "
+        "after the burst: total | vs bare Flask at rest / peak | jobs ended meanwhile (replies posted) |",
+        "|---|---|---|---|---|---|",
     ]
 
-    def cell(row: dict[str, Any]) -> str:
+    def cell(row: dict[str, Any] | None) -> str:
+        if not row:
+            return "–"
         workers = ", ".join(f"{mib:.0f}" for mib in row["children_mib"])
         return f"{row['total_mib']:.0f} ({row['process_mib']:.0f}" + (f"; {workers})" if workers else ")")
 
-    for name, row in scale["webhooks"]["memory"].items():
-        after = row.get("after_burst")
-        out.append(f"| {name} | {cell(row['at_rest'])} | {cell(after) if after else '–'} | "
-                   f"{row.get('jobs_done_while_draining', '–')} |")
+    bare = next((row for name, row in memory.items() if "bare Flask" in name), None)
+    for name, row in memory.items():
+        peak, after = row.get("peak_during_burst"), row.get("after_burst")
+        ratio = "–"
+        if name.startswith("web: ") and bare:
+            at_rest = _ratio(row["at_rest"]["total_mib"], bare["at_rest"]["total_mib"])
+            bare_peak = (bare.get("peak_during_burst") or {}).get("total_mib", 0)
+            ratio = f"{at_rest} / {_ratio(peak['total_mib'], bare_peak) if peak else '–'}"
+        after_cell = f"{after['total_mib']:.0f}" if after else "–"
+        jobs = "–"
+        if "jobs_done_while_draining" in row:
+            jobs = f"{row.get('jobs_ended_while_draining', '–')} ({row['jobs_done_while_draining']})"
+        out.append(f"| {name} | {cell(row['at_rest'])} | {cell(peak)} | {after_cell} | {ratio} | {jobs} |")
     return out
 
 

@@ -14,7 +14,9 @@ count and by a time limit (:class:`Sizes`). Run alone with ``python -m bench.sca
 3. jobs: 200 jobs with a 1-second LLM latency through 1 and then 2 worker processes.
 4. storage (``bench.storage_bench``): ``BudgetGuard.reserve`` + ``settle`` and ``DedupeRepo.claim``
    on diskcache and Redis.
-5. memory: resident size of web (gunicorn master + workers) and worker processes, at rest and after (1).
+5. memory: resident size of web (gunicorn master + workers) and worker processes at rest, at their peak
+   during (1) (a thread samples VmRSS of each process tree every 50 ms; job workers while they work
+   the backlog (1) left) and right after it.
 """
 
 from __future__ import annotations
@@ -203,7 +205,12 @@ def bench_webhooks(sizes: Sizes) -> dict[str, Any]:
             out["memory"] = _memory_at_rest(targets)
             for stack in stacks:
                 procs.pause(stack.workers[0])  # the door alone: no job runs during the burst
-            out["targets"] = _load_rounds(targets, sizes)
+            sampler = procs.RssSampler({f"web: {t.short}": t.server_pid for t in targets}).start()
+            try:
+                out["targets"] = _load_rounds(targets, sizes)
+            finally:
+                for name, peak in sampler.stop().items():
+                    out["memory"][name]["peak_during_burst"] = peak
             _memory_after_burst(targets, sizes, out["memory"])
         finally:
             for stack in stacks:
@@ -293,18 +300,23 @@ def _merge(runs: list[LoadResult]) -> dict[str, Any]:
 
 
 def _memory_after_burst(targets: list[Target], sizes: Sizes, memory: dict[str, Any]) -> None:
-    """Web RSS right after the burst; then thaw the workers, let them work the backlog, read their RSS."""
+    """Web RSS right after the burst; then thaw the workers, sampling their RSS as they work the backlog."""
     for target in targets:
         memory[f"web: {target.short}"]["after_burst"] = procs.tree_rss(target.server_pid)
     stacks = [t for t in targets if t.own_stack]
     done = {t.name: replies_posted(t.stack.sim) for t in stacks}
+    pending = {t.name: jobs_pending(t.stack) for t in stacks}
+    sampler = procs.RssSampler({f"worker: {t.short}": t.stack.workers[0].pid for t in stacks}).start()
     for target in stacks:
         procs.resume(target.stack.workers[0])
     time.sleep(sizes.drain_seconds)
+    peaks = sampler.stop()
     for target in stacks:
         row = memory[f"worker: {target.short}"]
+        row["peak_during_burst"] = peaks[f"worker: {target.short}"]
         row["after_burst"] = procs.tree_rss(target.stack.workers[0].pid)
         row["jobs_done_while_draining"] = replies_posted(target.stack.sim) - done[target.name]
+        row["jobs_ended_while_draining"] = pending[target.name] - jobs_pending(target.stack)
         row["drain_seconds"] = sizes.drain_seconds
 
 

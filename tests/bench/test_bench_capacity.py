@@ -52,10 +52,14 @@ def scale() -> dict:
                                          redis_bytes_per_webhook=1400),
             },
             "memory": {
-                "web: bare Flask 204 (ceiling)": {"at_rest": rss(85, [30, 30]), "after_burst": rss(86, [30, 31])},
-                "web: Redis": {"at_rest": rss(215, [95, 95]), "after_burst": rss(225, [100, 100])},
+                "web: bare Flask 204 (ceiling)": {"at_rest": rss(85, [30, 30]), "after_burst": rss(86, [30, 31]),
+                                                  "peak_during_burst": rss(90, [32, 33])},
+                "web: Redis": {"at_rest": rss(215, [95, 95]), "after_burst": rss(225, [100, 100]),
+                               "peak_during_burst": rss(234, [104, 105])},
                 "worker: Redis": {"at_rest": rss(95, []), "after_burst": rss(100, []),
-                                  "jobs_done_while_draining": 20, "drain_seconds": 3.0},
+                                  "peak_during_burst": rss(102, []),
+                                  "jobs_done_while_draining": 20, "jobs_ended_while_draining": 25,
+                                  "drain_seconds": 3.0},
             },
         },
         "pipeline": {"diskcache": pipeline, "Redis": {**pipeline, "redis": redis_row(117.0, 67.0)}},
@@ -115,6 +119,23 @@ def test_the_report_has_every_scale_section(scale):
     assert "347/s at peak" in text
 
 
+def test_storage_and_memory_tables_have_ratios_to_their_baselines(scale):
+    text = "\n".join(run.scale_markdown(scale))
+    # Redis ÷ diskcache, p50 and p99
+    assert "| dedupe `claim` (add if absent) | 100 | 500 | 150 | 600 | 1.50x | 1.20x |" in text
+    # web totals ÷ bare Flask's at rest and at the peak; job workers have no bare counterpart
+    assert "| web: Redis | 215 (25; 95, 95) | 234 (25; 104, 105) | 225 | 2.53x / 2.60x | – |" in text
+    assert "| worker: Redis | 95 (95) | 102 (102) | 100 | – | 25 (20) |" in text
+    assert "| web: bare Flask 204 (ceiling) | 85 (25; 30, 30) | 90 (25; 32, 33) | 86 | 1.00x / 1.00x | – |" in text
+
+
+def test_capacity_plans_memory_on_the_peak_during_the_burst(scale):
+    measured = scale["capacity"]["measured"]
+    assert measured["web_worker_rss_mib"] == 105 and measured["worker_rss_mib"] == 102
+    del scale["webhooks"]["memory"]["worker: Redis"]["peak_during_burst"]
+    assert capacity.derive(scale)["measured"]["worker_rss_mib"] == 100  # older results: after the burst
+
+
 def test_webhook_batches_are_distinct_deliveries_signed_like_jira():
     secret = "s" * 40
     installation = {"client_key": "site-1", "shared_secret": secret, "app_base_url": "http://127.0.0.1:9"}
@@ -133,3 +154,10 @@ def test_webhook_batches_are_distinct_deliveries_signed_like_jira():
         claims = cjwt.verify_hs256(token, lookup_secret=lambda iss: secret if iss == "site-1" else None,
                                    method="POST", url=WEBHOOK_PATH, base_url=installation["app_base_url"])
         assert claims["iss"] == "site-1"
+
+
+def test_the_report_says_when_it_ran_and_the_load_average(scale):
+    text = run.markdown({"started_at": "2026-01-02 03:04 UTC", "load_average_at_start": [1.5, 2.0, 2.5],
+                         "load_average_at_end": [3.0, 2.5, 2.0], "scale": scale, "runtime_s": 160.0})
+    assert text.splitlines()[2] == ("Run started 2026-01-02 03:04 UTC; load average (1, 5, 15 min) "
+                                    "[1.5, 2.0, 2.5] at the start, [3.0, 2.5, 2.0] at the end.")

@@ -36,6 +36,24 @@ def test_tree_rss_and_cpu_include_the_children():
     assert parent.poll() is not None
 
 
+def test_the_rss_sampler_keeps_the_peak_of_each_tree_while_it_grows():
+    grow = ("import time; blocks = []\n"
+            "for _ in range(20): blocks.append(bytearray(4 * 1024 * 1024)); time.sleep(0.02)\n"
+            "del blocks; time.sleep(30)")
+    proc = subprocess.Popen([sys.executable, "-c", grow], start_new_session=True)
+    try:
+        with procs.RssSampler({"grower": proc.pid}, interval=0.01) as sampler:
+            time.sleep(1.5)  # 80 MiB allocated, then freed
+            peaks = sampler.stop()
+        after = procs.tree_rss(proc.pid)["total_mib"]
+        assert sampler.samples > 10
+        assert peaks["grower"]["total_mib"] >= after + 60  # the peak, not the reading afterwards
+        assert peaks["grower"]["process_mib"] == peaks["grower"]["total_mib"]
+        assert peaks["grower"]["children_mib"] == []
+    finally:
+        procs.stop_group(proc)
+
+
 def test_pause_and_resume_a_process_group():
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], start_new_session=True)
     try:
