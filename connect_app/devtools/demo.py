@@ -11,7 +11,6 @@ It uses the configured model when ``OPENAI_API_KEY`` is set (with ``OPENAI_API_B
 
 from __future__ import annotations
 
-import os
 import sys
 import textwrap
 import time
@@ -19,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..settings import Settings
 from .stack import LocalStack
 
 DANA = "5b10ac8d82e05b22cc7d4ef5"  # reporter, may transition issues
@@ -117,8 +117,6 @@ def llm_mode_from_env(environ: Mapping[str, str]) -> str:
 
 def _llm_line(stack: LocalStack) -> str:
     """Which model answers, as the app processes see their settings."""
-    from ..settings import Settings
-
     settings = Settings.from_env(stack.env(), env_file=None)
     if settings.llm_provider == "offline":
         return ("LLM: offline provider (no OPENAI_API_KEY set): replies are labelled drafts written from the "
@@ -164,7 +162,7 @@ def run_demo(
     """
     out = out or sys.stdout
     started = time.monotonic()
-    llm = llm or llm_mode_from_env(os.environ)
+    llm = llm or llm_mode_from_env(Settings.child_environment())  # what the app processes will see
     stack = LocalStack(llm=llm, keep=keep_data, door="forge" if forge else "connect")
     try:
         stack.start()
