@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from browser_harness import ALL_JS, CHROMIUM, DANA, JiraTokens, ap_stub
 
 from connect_app.devtools.stack import LocalStack
+from tests.stacks import running
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 LOOPBACK = re.compile(r"^https?://127\.0\.0\.1(:\d+)?/")
@@ -37,17 +38,8 @@ def stack() -> Iterator[LocalStack]:
     # One person drafts, regenerates and posts about eight times a minute here: above the default rate limits.
     s = LocalStack(llm="fake", fake_llm_latency=0.25,
                    env={"RATE_LIMIT_USER_PER_MINUTE": "1000", "RATE_LIMIT_USER_PER_HOUR": "1000"})
-    try:
-        s.start()
-        s.install()
-        s.sim.add_user(DANA, "Dana Whitfield")
-        s.sim.add_project("SUP", "Customer Support")
+    with running(s, users={DANA: "Dana Whitfield"}, projects={"SUP": "Customer Support"}):
         yield s
-    except Exception:
-        print(s.logs())
-        raise
-    finally:
-        s.stop()
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 from connect_app.devtools.stack import LocalStack
 from connect_app.storage.disk import DiskStore
 from connect_app.storage.ledger import CostLedger
+from tests.stacks import running
 
 pytestmark = pytest.mark.browser
 
@@ -208,15 +209,8 @@ def test_a_non_admin_token_gets_no_data(stack, tokens, admin_id, admin_screen):
 def semantic_stack():
     """A second deployment that offers the semantic cache (the hashing embedder: no model to download)."""
     s = LocalStack(llm="fake", env={"USE_EMBEDDING_CACHE": "true", "EMBEDDING_BACKEND": "hashing"})
-    try:
-        s.start()
-        s.install()
+    with running(s):
         yield s
-    except Exception:
-        print(s.logs())
-        raise
-    finally:
-        s.stop()
 
 
 def saved_semantic_cache(stack, tokens, admin_id):

@@ -13,6 +13,7 @@ from connect_app.jira.adf import validate_adf
 from connect_app.jira.auth import ConnectJwtAuth
 from connect_app.jira.client import JiraClient
 from connect_app.platform.connect.jwt import CONTEXT_QSH, encode_hs256
+from tests.stacks import running
 
 pytestmark = pytest.mark.e2e
 
@@ -23,17 +24,8 @@ APP_KEY = "jira-ai-assistant"
 @pytest.fixture(scope="module")
 def stack():
     s = LocalStack(llm="fake")
-    try:
-        s.start()
-        s.install()
-        s.sim.add_user(SAM, "Sam Okafor")
-        s.sim.add_project("SUP", "Customer Support")
+    with running(s, users={SAM: "Sam Okafor"}, projects={"SUP": "Customer Support"}):
         yield s
-    except Exception:
-        print(s.logs())
-        raise
-    finally:
-        s.stop()
 
 
 def token(stack, *, sub=SAM, issue=None):
